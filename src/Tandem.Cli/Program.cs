@@ -1,0 +1,2 @@
+// SKELETON entry point; the CLI is being written.
+return 0;

@@ -1,0 +1,27 @@
+namespace Tandem.Tests;
+
+/// <summary>Locates the project's own test data (testdata/, models/) from the repository root.</summary>
+public static class TestData
+{
+    public static string Root { get; } = FindRoot();
+
+    static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Tandem.sln")))
+            dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("Cannot find the repository root (Tandem.sln) above " + AppContext.BaseDirectory);
+    }
+
+    public static string Models => Path.Combine(Root, "testdata", "models");
+    public static string Golden => Path.Combine(Root, "testdata", "golden");
+    public static string Tokenizers => Path.Combine(Root, "testdata", "tokenizers");
+    public static string Model(string fileName) => Path.Combine(Models, fileName);
+    public static string Stories260K => Path.Combine(Root, "models", "stories260K.gguf");
+    public static string Temp(string name)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tandem-tests");
+        Directory.CreateDirectory(dir);
+        return Path.Combine(dir, $"{Guid.NewGuid():N}-{name}");
+    }
+}
