@@ -1,43 +1,66 @@
+using System.Diagnostics;
+using Tandem.Engine.Architectures;
 using Tandem.Gguf;
 using Tandem.Tokenizers;
 
 namespace Tandem.Engine;
 
-public sealed record SessionOptions(int ContextLength = 2048, int Threads = 0);
-
-/// <summary>SKELETON: public surface fixed, implementation in progress.</summary>
-public sealed class Model : IDisposable
+/// <summary>How a session runs: context length (positions the KV cache holds), threads (0 = all cores), and the
+/// largest batch evaluated in one pass (longer prompts are split; buffers are sized for it once).</summary>
+public sealed record SessionOptions(int ContextLength = 2048, int Threads = 0)
 {
-    public static Model Load(string path) => throw new NotImplementedException();
-    public GgufFile Gguf => throw new NotImplementedException();
-    public ModelConfig Config => throw new NotImplementedException();
-    public Tokenizer Tokenizer => throw new NotImplementedException();
-    public ChatFormatter Chat => throw new NotImplementedException();
-    /// <summary>Total parameters (elements of all tensors).</summary>
-    public long ParameterCount => throw new NotImplementedException();
-    /// <summary>Bytes of tensor data mapped (weights).</summary>
-    public long WeightBytes => throw new NotImplementedException();
-    public InferenceSession CreateSession(SessionOptions options) => throw new NotImplementedException();
-    public void Dispose() { }
+    public int BatchSize { get; init; } = 512;
 }
 
-/// <summary>SKELETON.</summary>
-public sealed record ModelConfig(string Architecture, int EmbeddingLength, int BlockCount, int HeadCount, int HeadCountKv,
-    int HeadDim, int FeedForwardLength, int VocabSize, int TrainedContextLength, float RmsEps, float RopeFreqBase);
-
-/// <summary>The run state of one sequence: KV cache (allocated once) and activation buffers. SKELETON.</summary>
-public sealed class InferenceSession : IDisposable
+/// <summary>A loaded model: the mapped GGUF, its hyperparameters, weights bound in place, tokenizer and chat format.</summary>
+public sealed class Model : IDisposable
 {
-    public int Position => throw new NotImplementedException();
-    public int ContextLength => throw new NotImplementedException();
-    public int VocabSize => throw new NotImplementedException();
-    /// <summary>Evaluates tokens at the next positions (batched prefill when several); returns the last token's logits, valid until the next call.</summary>
-    public ReadOnlySpan<float> Evaluate(ReadOnlySpan<int> tokens) => throw new NotImplementedException();
-    /// <summary>Evaluates tokens and writes every position's logits into allLogits (tokens.Length × VocabSize).</summary>
-    public void Evaluate(ReadOnlySpan<int> tokens, Span<float> allLogits) => throw new NotImplementedException();
-    /// <summary>Forgets everything from position onward.</summary>
-    public void Truncate(int position) => throw new NotImplementedException();
-    public void Dispose() { }
+    public GgufFile Gguf { get; }
+    public ModelConfig Config { get; }
+    public TransformerWeights Weights { get; }
+    public Tokenizer Tokenizer { get; }
+    public ChatFormatter Chat { get; }
+    public TimeSpan LoadTime { get; }
+
+    /// <summary>Total parameters (elements of all tensors).</summary>
+    public long ParameterCount => Gguf.Tensors.Sum(t => t.ElementCount);
+
+    /// <summary>Bytes of tensor data mapped (weights).</summary>
+    public long WeightBytes => Gguf.Tensors.Sum(t => t.ByteSize);
+
+    Model(GgufFile gguf, ModelConfig config, TransformerWeights weights, Tokenizer tokenizer, ChatFormatter chat, TimeSpan loadTime)
+    {
+        Gguf = gguf;
+        Config = config;
+        Weights = weights;
+        Tokenizer = tokenizer;
+        Chat = chat;
+        LoadTime = loadTime;
+    }
+
+    public static Model Load(string path)
+    {
+        var clock = Stopwatch.StartNew();
+        var gguf = GgufFile.Open(path);
+        try
+        {
+            var architecture = ArchitectureRegistry.Get(gguf);
+            var config = architecture.ReadConfig(gguf);
+            var weights = architecture.LoadWeights(gguf, config);
+            var tokenizer = Tokenizer.FromGguf(gguf);
+            var chat = ChatFormatter.FromGguf(gguf);
+            return new Model(gguf, config, weights, tokenizer, chat, clock.Elapsed);
+        }
+        catch
+        {
+            gguf.Dispose();
+            throw;
+        }
+    }
+
+    public InferenceSession CreateSession(SessionOptions options) => new(this, options);
+
+    public void Dispose() => Gguf.Dispose();
 }
 
 /// <summary>The prompt plus generated tokens would not fit the session's context.</summary>

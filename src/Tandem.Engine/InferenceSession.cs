@@ -1,0 +1,279 @@
+using Tandem.Engine.Architectures;
+using Tandem.Engine.Blocks;
+using Tandem.Engine.Kernels;
+using Tandem.Engine.Threading;
+
+namespace Tandem.Engine;
+
+/// <summary>
+/// The run state of one sequence: KV cache and activation buffers, all allocated here once; evaluating tokens
+/// allocates nothing. The forward pass (<see cref="Forward"/>) reads top to bottom, one step a line.
+/// </summary>
+public sealed unsafe class InferenceSession : IDisposable
+{
+    readonly Model _model;
+    readonly ModelConfig _c;
+    readonly TransformerWeights _w;
+    readonly KvCache _cache;
+    readonly WorkerPool _pool;
+    readonly MatMulJob _matmul;
+    readonly AttentionJob _attention;
+
+    // Activations for up to BatchSize tokens, row-major [token][feature].
+    readonly float[] _x, _xb, _xb2, _q, _k, _v, _att, _gate, _up, _logits;
+    readonly byte[] _prepared;
+    readonly float[] _ropeCos, _ropeSin;
+
+    public int Position { get; private set; }
+    public int ContextLength { get; }
+    public int BatchSize { get; }
+    public int VocabSize => _c.VocabSize;
+    public int Threads => _pool.Threads;
+    public KvCache Cache => _cache;
+
+    internal InferenceSession(Model model, SessionOptions options)
+    {
+        if (options.ContextLength <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.ContextLength, "context length must be positive");
+        if (options.Threads < 0) throw new ArgumentOutOfRangeException(nameof(options), options.Threads, "threads must be 0 (all cores) or positive");
+        _model = model;
+        _c = model.Config;
+        _w = model.Weights;
+        ContextLength = options.ContextLength;
+        BatchSize = Math.Clamp(options.BatchSize, 1, ContextLength);
+        _cache = new KvCache(_c, ContextLength);
+        _pool = new WorkerPool(options.Threads == 0 ? Environment.ProcessorCount : options.Threads);
+        int b = BatchSize, d = _c.EmbeddingLength, ff = _c.FeedForwardLength;
+        _x = new float[b * d];
+        _xb = new float[b * d];
+        _xb2 = new float[b * Math.Max(d, _c.HeadCount * _c.ValueHeadDim)];
+        _q = new float[b * _c.QueryLength];
+        _k = new float[b * _c.KeyValueLength];
+        _v = new float[b * _c.ValueLength];
+        _att = new float[b * _c.HeadCount * _c.ValueHeadDim];
+        _gate = new float[b * ff];
+        _up = new float[b * ff];
+        _logits = new float[(long)b * _c.VocabSize];
+        long widest = Math.Max(Math.Max(d, ff), _c.HeadCount * _c.ValueHeadDim);
+        _prepared = new byte[b * MaxPreparedRowBytes((int)widest)];
+        _ropeCos = new float[b * Math.Max(1, _c.RopeDimensions / 2)];
+        _ropeSin = new float[b * Math.Max(1, _c.RopeDimensions / 2)];
+        _matmul = new MatMulJob();
+        _attention = new AttentionJob(_pool.Threads, _c);
+    }
+
+    static long MaxPreparedRowBytes(int n)
+    {
+        // F32 activations are the widest preparation (4 bytes/element); quantized ones are smaller.
+        return (long)n * sizeof(float) + 64;
+    }
+
+    /// <summary>Evaluates tokens at the next positions (batched prefill when several); returns the last token's logits, valid until the next call.</summary>
+    public ReadOnlySpan<float> Evaluate(ReadOnlySpan<int> tokens)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("no tokens to evaluate", nameof(tokens));
+        CheckFits(tokens.Length);
+        for (int start = 0; start < tokens.Length; start += BatchSize)
+        {
+            var chunk = tokens.Slice(start, Math.Min(BatchSize, tokens.Length - start));
+            bool last = start + chunk.Length == tokens.Length;
+            Forward(chunk, last ? chunk.Length - 1 : -1, last ? 1 : 0);
+        }
+        return _logits.AsSpan(0, _c.VocabSize);
+    }
+
+    /// <summary>Evaluates tokens and writes every position's logits into <paramref name="allLogits"/> (tokens.Length × VocabSize).</summary>
+    public void Evaluate(ReadOnlySpan<int> tokens, Span<float> allLogits)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("no tokens to evaluate", nameof(tokens));
+        if (allLogits.Length < (long)tokens.Length * _c.VocabSize)
+            throw new ArgumentException($"logits buffer holds {allLogits.Length} floats; {tokens.Length} tokens need {(long)tokens.Length * _c.VocabSize}", nameof(allLogits));
+        CheckFits(tokens.Length);
+        for (int start = 0; start < tokens.Length; start += BatchSize)
+        {
+            var chunk = tokens.Slice(start, Math.Min(BatchSize, tokens.Length - start));
+            Forward(chunk, 0, chunk.Length);
+            _logits.AsSpan(0, chunk.Length * _c.VocabSize).CopyTo(allLogits.Slice(start * _c.VocabSize));
+        }
+    }
+
+    /// <summary>Forgets everything from <paramref name="position"/> onward (the cached prefix stays).</summary>
+    public void Truncate(int position)
+    {
+        if (position < 0 || position > Position) throw new ArgumentOutOfRangeException(nameof(position), position, $"must be within 0..{Position}");
+        Position = position;
+    }
+
+    void CheckFits(int count)
+    {
+        if ((long)Position + count > ContextLength)
+            throw new ContextOverflowException($"evaluating {count} tokens at position {Position} needs {Position + count} positions, but the context holds {ContextLength} (raise it with -c/--ctx)");
+    }
+
+    /// <summary>One pass of the decoder over <paramref name="tokens"/> at positions Position…; logits for rows [firstLogit, firstLogit+logitRows).</summary>
+    void Forward(ReadOnlySpan<int> tokens, int firstLogit, int logitRows)
+    {
+        int n = tokens.Length, d = _c.EmbeddingLength, p0 = Position;
+        Embed(tokens);
+        ComputeRopeAngles(p0, n);
+        for (int layer = 0; layer < _c.BlockCount; layer++)
+        {
+            var lw = _w.Layers[layer];
+            NormRows(_x, lw.AttentionNorm, _xb, n, d);
+            MatMul(lw.Query, _xb, n, _q);
+            MatMul(lw.Key, _xb, n, _k);
+            MatMul(lw.Value, _xb, n, _v);
+            if (lw.QueryNorm is not null) NormHeads(_q, lw.QueryNorm, n * _c.HeadCount);
+            if (lw.KeyNorm is not null) NormHeads(_k, lw.KeyNorm, n * _c.HeadCountKv);
+            RotateHeads(_q, _c.HeadCount, n);
+            RotateHeads(_k, _c.HeadCountKv, n);
+            for (int t = 0; t < n; t++)
+                _cache.Store(layer, p0 + t, _k.AsSpan(t * _c.KeyValueLength, _c.KeyValueLength), _v.AsSpan(t * _c.ValueLength, _c.ValueLength));
+            Attend(layer, p0, n);
+            MatMul(lw.AttentionOutput, _att, n, _xb2);
+            AddRows(_x, _xb2, n * d);
+            NormRows(_x, lw.FeedForwardNorm, _xb, n, d);
+            MatMul(lw.Gate, _xb, n, _gate);
+            MatMul(lw.Up, _xb, n, _up);
+            SwiGlu.Apply(_gate.AsSpan(0, n * _c.FeedForwardLength), _up.AsSpan(0, n * _c.FeedForwardLength));
+            MatMul(lw.Down, _gate, n, _xb2);
+            AddRows(_x, _xb2, n * d);
+        }
+        Position = p0 + n;
+        if (logitRows == 0) return;
+        NormRows(_x.AsSpan(firstLogit * d), _w.OutputNorm, _xb, logitRows, d);
+        MatMul(_w.Output, _xb, logitRows, _logits);
+    }
+
+    void Embed(ReadOnlySpan<int> tokens)
+    {
+        var type = _w.TokenEmbedding.Type;
+        long rowBytes = Gguf.GgmlTypeInfo.Of(type).RowBytes(_c.EmbeddingLength);
+        fixed (float* x = _x)
+            for (int t = 0; t < tokens.Length; t++)
+            {
+                int id = tokens[t];
+                if ((uint)id >= (uint)_c.VocabSize)
+                    throw new ArgumentOutOfRangeException(nameof(tokens), id, $"token id {id} is outside the vocabulary of {_c.VocabSize}");
+                KernelRegistry.DequantizeRow(type, _w.TokenEmbeddingData + id * rowBytes, x + t * _c.EmbeddingLength, _c.EmbeddingLength);
+            }
+    }
+
+    void NormRows(ReadOnlySpan<float> src, float[] weight, Span<float> dst, int rows, int width)
+    {
+        for (int r = 0; r < rows; r++)
+            RmsNorm.Apply(src.Slice(r * width, width), weight, dst.Slice(r * width, width), _c.RmsEps);
+    }
+
+    void NormHeads(float[] heads, float[] weight, int count)
+    {
+        int hd = _c.HeadDim;
+        for (int h = 0; h < count; h++)
+            RmsNorm.Apply(heads.AsSpan(h * hd, hd), weight, heads.AsSpan(h * hd, hd), _c.RmsEps);
+    }
+
+    void ComputeRopeAngles(int p0, int n)
+    {
+        int half = _c.RopeDimensions / 2;
+        for (int t = 0; t < n; t++)
+            Rope.Angles(p0 + t, _c.RopeDimensions, _c.RopeFreqBase, _c.RopeFreqScale, _w.RopeFrequencyFactors,
+                _ropeCos.AsSpan(t * half, half), _ropeSin.AsSpan(t * half, half));
+    }
+
+    void RotateHeads(float[] heads, int headCount, int n)
+    {
+        int hd = _c.HeadDim, half = _c.RopeDimensions / 2;
+        for (int t = 0; t < n; t++)
+        {
+            var cos = _ropeCos.AsSpan(t * half, half);
+            var sin = _ropeSin.AsSpan(t * half, half);
+            for (int h = 0; h < headCount; h++)
+                Rope.Apply(heads.AsSpan((t * headCount + h) * hd, hd), _c.RopeDimensions, _c.RopeLayout, cos, sin);
+        }
+    }
+
+    static void AddRows(float[] x, float[] delta, int count)
+    {
+        for (int i = 0; i < count; i++) x[i] += delta[i];
+    }
+
+    void MatMul(Linear w, float[] input, int rows, float[] output)
+    {
+        var kernel = w.Kernel;
+        long preparedRow = kernel.ActivationRowBytes(w.InFeatures);
+        for (int t = 0; t < rows; t++)
+            kernel.PrepareActivation(input.AsSpan(t * w.InFeatures, w.InFeatures), _prepared.AsSpan((int)(t * preparedRow), (int)preparedRow));
+        fixed (byte* prepared = _prepared)
+        fixed (float* outPtr = output)
+        {
+            _matmul.Set(w, prepared, preparedRow, rows, outPtr);
+            _pool.Run(_matmul);
+        }
+    }
+
+    void Attend(int layer, int p0, int n)
+    {
+        _attention.Set(_q, _cache.Keys[layer], _cache.Values[layer], _att, p0, n);
+        _pool.Run(_attention);
+    }
+
+    public void Dispose() => _pool.Dispose();
+
+    /// <summary>Output rows split across workers; each worker computes its rows for every token (weights read once per batch).</summary>
+    sealed class MatMulJob : IPoolJob
+    {
+        Linear _w = null!;
+        byte* _prepared;
+        long _preparedRow;
+        int _tokens;
+        float* _output;
+
+        public void Set(Linear w, byte* prepared, long preparedRow, int tokens, float* output)
+        {
+            _w = w; _prepared = prepared; _preparedRow = preparedRow; _tokens = tokens; _output = output;
+        }
+
+        public void Execute(int worker, int workers)
+        {
+            var (start, end) = WorkerPool.Split(_w.OutFeatures, worker, workers);
+            var kernel = _w.Kernel;
+            int n = _w.InFeatures, outRows = _w.OutFeatures;
+            float[]? bias = _w.Bias;
+            for (int r = start; r < end; r++)
+            {
+                byte* row = _w.Row(r);
+                float b = bias is null ? 0f : bias[r];
+                for (int t = 0; t < _tokens; t++)
+                    _output[(long)t * outRows + r] = kernel.Dot(row, _prepared + t * _preparedRow, n) + b;
+            }
+        }
+    }
+
+    /// <summary>(token, head) pairs split across workers; each worker owns its scratch.</summary>
+    sealed class AttentionJob(int workers, ModelConfig c) : IPoolJob
+    {
+        readonly Half[][] _queryF16 = Enumerable.Range(0, workers).Select(_ => new Half[c.HeadDim]).ToArray();
+        readonly Half[][] _accumulator = Enumerable.Range(0, workers).Select(_ => new Half[c.ValueHeadDim]).ToArray();
+        float[] _q = null!, _att = null!;
+        Half[] _keys = null!, _values = null!;
+        int _p0, _tokens;
+
+        public void Set(float[] q, Half[] keys, Half[] values, float[] att, int p0, int tokens)
+        {
+            _q = q; _keys = keys; _values = values; _att = att; _p0 = p0; _tokens = tokens;
+        }
+
+        public void Execute(int worker, int workers)
+        {
+            int heads = c.HeadCount, group = c.HeadCount / c.HeadCountKv, hd = c.HeadDim, vd = c.ValueHeadDim;
+            float scale = 1f / MathF.Sqrt(hd);
+            var (start, end) = WorkerPool.Split(_tokens * heads, worker, workers);
+            for (int item = start; item < end; item++)
+            {
+                int t = item / heads, h = item % heads, kvHead = h / group;
+                var geometry = new Attention.HeadGeometry(hd, vd, c.KeyValueLength, kvHead * hd, c.ValueLength, kvHead * vd, scale);
+                Attention.Head(_q.AsSpan(item * hd, hd), _keys, _values, geometry, _p0 + t + 1,
+                    _queryF16[worker], _accumulator[worker], _att.AsSpan(item * vd, vd));
+            }
+        }
+    }
+}

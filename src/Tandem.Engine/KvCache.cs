@@ -1,0 +1,39 @@
+namespace Tandem.Engine;
+
+/// <summary>
+/// Keys and values of every layer for one sequence, stored as F16 (llama.cpp's default cache type), allocated
+/// once for the whole context: per layer, position-major [position][kv head][head dim].
+/// </summary>
+public sealed class KvCache
+{
+    public int ContextLength { get; }
+    public int KeyLength { get; }
+    public int ValueLength { get; }
+    public Half[][] Keys { get; }
+    public Half[][] Values { get; }
+
+    public KvCache(ModelConfig config, int contextLength)
+    {
+        ContextLength = contextLength;
+        KeyLength = config.KeyValueLength;
+        ValueLength = config.ValueLength;
+        Keys = new Half[config.BlockCount][];
+        Values = new Half[config.BlockCount][];
+        for (int layer = 0; layer < config.BlockCount; layer++)
+        {
+            Keys[layer] = new Half[(long)contextLength * KeyLength];
+            Values[layer] = new Half[(long)contextLength * ValueLength];
+        }
+    }
+
+    public long Bytes => (long)Keys.Length * ContextLength * (KeyLength + ValueLength) * sizeof(short);
+
+    public void Store(int layer, int position, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
+    {
+        var k = Keys[layer].AsSpan(position * KeyLength, KeyLength);
+        for (int i = 0; i < k.Length; i++) k[i] = (Half)key[i];
+        var v = Values[layer].AsSpan(position * ValueLength, ValueLength);
+        for (int i = 0; i < v.Length; i++) v[i] = (Half)value[i];
+        if (Environment.GetEnvironmentVariable("VDUMP") is string vd && int.Parse(vd) == layer && position == 0) Console.Error.WriteLine($"L{layer} v0[0..4]= {value[0]} {value[1]} {value[2]} {value[3]} k0= {key[0]} {key[1]}");
+    }
+}

@@ -1,0 +1,140 @@
+using Tandem.Engine;
+using Tandem.Gguf;
+
+namespace Tandem.Tests.Engine;
+
+public class InferenceSessionTests
+{
+    static readonly int[] Prompt = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376];
+
+    [Fact]
+    public void BatchedPrefillEqualsTokenByTokenDecode()
+    {
+        using var model = Model.Load(TestData.Stories260K);
+        int vocab = model.Config.VocabSize;
+        using var batched = model.CreateSession(new SessionOptions(64, 2));
+        var all = new float[Prompt.Length * vocab];
+        batched.Evaluate(Prompt, all);
+        using var single = model.CreateSession(new SessionOptions(64, 2));
+        for (int i = 0; i < Prompt.Length; i++)
+        {
+            var logits = single.Evaluate(Prompt.AsSpan(i, 1));
+            Assert.True(logits.SequenceEqual(all.AsSpan(i * vocab, vocab)), $"position {i} differs between batched and incremental evaluation");
+        }
+        Assert.Equal(Prompt.Length, single.Position);
+    }
+
+    [Fact]
+    public void ChunkedPrefillEqualsOneBatch()
+    {
+        using var model = Model.Load(TestData.Model("mini-qwen2-q4_k_m.gguf"));
+        using var whole = model.CreateSession(new SessionOptions(64, 2));
+        var expected = whole.Evaluate(Prompt).ToArray();
+        using var chunked = model.CreateSession(new SessionOptions(64, 2) { BatchSize = 3 });
+        Assert.Equal(expected, chunked.Evaluate(Prompt).ToArray());
+    }
+
+    [Fact]
+    public void ThreadCountDoesNotChangeResults()
+    {
+        using var model = Model.Load(TestData.Model("mini-qwen3-q8_0.gguf"));
+        float[]? reference = null;
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            using var session = model.CreateSession(new SessionOptions(64, threads));
+            Assert.Equal(threads, session.Threads);
+            var logits = session.Evaluate(Prompt).ToArray();
+            reference ??= logits;
+            Assert.Equal(reference, logits);
+        }
+    }
+
+    [Fact]
+    public void TruncateRewindsTheCache()
+    {
+        using var model = Model.Load(TestData.Stories260K);
+        using var session = model.CreateSession(new SessionOptions(64, 1));
+        var first = session.Evaluate(Prompt).ToArray();
+        session.Truncate(4);
+        Assert.Equal(4, session.Position);
+        var again = session.Evaluate(Prompt.AsSpan(4)).ToArray();
+        Assert.Equal(first, again);
+    }
+
+    [Fact]
+    public void ContextOverflowIsAClearError()
+    {
+        using var model = Model.Load(TestData.Stories260K);
+        using var session = model.CreateSession(new SessionOptions(8, 1));
+        var e = Assert.Throws<ContextOverflowException>(() => session.Evaluate(Prompt));
+        Assert.Contains("context holds 8", e.Message);
+        Assert.Equal(0, session.Position);
+        session.Evaluate(Prompt.AsSpan(0, 8));
+        Assert.Throws<ContextOverflowException>(() => session.Evaluate([1]));
+    }
+
+    [Fact]
+    public void TokenOutsideVocabularyIsRejected()
+    {
+        using var model = Model.Load(TestData.Stories260K);
+        using var session = model.CreateSession(new SessionOptions(8, 1));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => session.Evaluate([1, 512]));
+        Assert.Contains("outside the vocabulary of 512", e.Message);
+    }
+
+    [Fact]
+    public void DecodingAllocatesNothingPerToken()
+    {
+        using var model = Model.Load(TestData.Model("mini-qwen2-q4_k_m.gguf"));
+        using var session = model.CreateSession(new SessionOptions(128, 2));
+        session.Evaluate(Prompt);
+        session.Evaluate([5]);
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < 32; i++) session.Evaluate([7 + i]);
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        Assert.True(allocated < 1024, $"32 decode steps allocated {allocated} bytes");
+    }
+
+    [Fact]
+    public void ConfigIsReadFromMetadata()
+    {
+        using var llama = Model.Load(TestData.Stories260K);
+        Assert.Equal(("llama", 64, 5, 8, 4, 8, 172, 512, RopeLayout.Normal), (llama.Config.Architecture, llama.Config.EmbeddingLength, llama.Config.BlockCount,
+            llama.Config.HeadCount, llama.Config.HeadCountKv, llama.Config.HeadDim, llama.Config.FeedForwardLength, llama.Config.VocabSize, llama.Config.RopeLayout));
+        Assert.False(llama.Weights.TiedEmbeddings);
+        using var qwen2 = Model.Load(TestData.Model("mini-qwen2-f16.gguf"));
+        Assert.Equal(("qwen2", RopeLayout.Neox, 1e6f), (qwen2.Config.Architecture, qwen2.Config.RopeLayout, qwen2.Config.RopeFreqBase));
+        Assert.True(qwen2.Weights.TiedEmbeddings);
+        Assert.NotNull(qwen2.Weights.Layers[0].Query.Bias);
+        using var qwen3 = Model.Load(TestData.Model("mini-qwen3-f32.gguf"));
+        Assert.NotNull(qwen3.Weights.Layers[0].QueryNorm);
+        Assert.False(qwen3.Weights.TiedEmbeddings);
+    }
+
+    [Fact]
+    public void UnknownArchitectureNamesTheFileAndTheSupportedOnes()
+    {
+        string path = TestData.Temp("unknown-arch.gguf");
+        RewriteArchitecture(TestData.Stories260K, path, "gpt-j");
+        var e = Assert.Throws<NotSupportedException>(() => Model.Load(path));
+        Assert.Contains("unknown-arch.gguf", e.Message);
+        Assert.Contains("'gpt-j'", e.Message);
+        Assert.Contains("qwen3", e.Message);
+    }
+
+    /// <summary>Copies a GGUF, replacing the general.architecture string with one of the same length.</summary>
+    static void RewriteArchitecture(string source, string destination, string arch)
+    {
+        var bytes = File.ReadAllBytes(source);
+        var key = "general.architecture"u8.ToArray();
+        int at = bytes.AsSpan().IndexOf(key);
+        Assert.True(at > 0);
+        int lengthAt = at + key.Length + 4;
+        long oldLength = BitConverter.ToInt64(bytes, lengthAt);
+        var value = System.Text.Encoding.UTF8.GetBytes(arch.PadRight((int)oldLength).Substring(0, (int)oldLength));
+        value.CopyTo(bytes, lengthAt + 8);
+        File.WriteAllBytes(destination, bytes);
+        using var check = GgufFile.Open(destination);
+        Assert.StartsWith(arch[..Math.Min(arch.Length, (int)oldLength)], check.GetString("general.architecture"));
+    }
+}
