@@ -1,0 +1,131 @@
+using System.Runtime.InteropServices;
+
+namespace Tandem.Gguf.Quants;
+
+/// <summary>
+/// Conversion of F32 activation rows into ggml's vec_dot types, as ggml's CPU backend does it on x86
+/// (quantize_row_q8_0 / q8_1 with d = amax/127, multiplier 127/amax and round-half-to-even;
+/// quantize_row_q8_K = ggml's reference: iscale = -127/max, nearest_int, d = 1/iscale, per-16 sums).
+/// </summary>
+public static unsafe class ActivationQuant
+{
+    /// <summary>ggml's vec_dot_type for a weight type.</summary>
+    public static GgmlType VecDotType(GgmlType weightType) => weightType switch
+    {
+        GgmlType.F32 => GgmlType.F32,
+        GgmlType.F16 => GgmlType.F16,
+        GgmlType.BF16 => GgmlType.BF16,
+        GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0 => GgmlType.Q8_0,
+        GgmlType.Q4_1 or GgmlType.Q5_1 => GgmlType.Q8_1,
+        GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => GgmlType.Q8_K,
+        _ => throw new NotSupportedException($"No vec_dot type for {weightType}."),
+    };
+
+    /// <summary>Converts x into <paramref name="dst"/> as <paramref name="type"/> (F32, F16, BF16, Q8_0, Q8_1, Q8_K).</summary>
+    public static void Quantize(GgmlType type, ReadOnlySpan<float> x, Span<byte> dst)
+    {
+        var info = GgmlTypeInfo.Of(type);
+        if (x.Length % info.BlockSize != 0)
+            throw new ArgumentException($"Length {x.Length} is not a multiple of the {info.Name} block size.", nameof(x));
+        long need = info.RowBytes(x.Length);
+        if (dst.Length < need) throw new ArgumentException($"Destination needs {need} bytes.", nameof(dst));
+        fixed (float* px = x)
+        fixed (byte* pd = dst)
+        {
+            int n = x.Length;
+            switch (type)
+            {
+                case GgmlType.F32: Buffer.MemoryCopy(px, pd, (long)n * 4, (long)n * 4); break;
+                case GgmlType.F16: for (int i = 0; i < n; i++) ((ushort*)pd)[i] = FloatConv.F32ToF16(px[i]); break;
+                case GgmlType.BF16: for (int i = 0; i < n; i++) ((ushort*)pd)[i] = FloatConv.F32ToBF16(px[i]); break;
+                case GgmlType.Q8_0: Q8_0(px, (BlockQ8_0*)pd, n); break;
+                case GgmlType.Q8_1: Q8_1(px, (BlockQ8_1*)pd, n); break;
+                case GgmlType.Q8_K: Q8_K(px, (BlockQ8_K*)pd, n); break;
+                default: throw new NotSupportedException($"Activation type {info.Name} is not supported.");
+            }
+        }
+    }
+
+    static float AbsMax32(float* x)
+    {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = MathF.Max(amax, MathF.Abs(x[j]));
+        return amax;
+    }
+
+    static sbyte RoundSat(float v)
+    {
+        float r = MathF.Round(v); // half to even, as _mm256_round_ps(_MM_ROUND_NEAREST)
+        return r >= 127f ? (sbyte)127 : r <= -128f ? (sbyte)-128 : (sbyte)(int)r;
+    }
+
+    /// <summary>ggml's x86 quantize_row_q8_0.</summary>
+    public static void Q8_0(float* x, BlockQ8_0* y, int n)
+    {
+        int nb = n / 32;
+        for (int i = 0; i < nb; i++, x += 32)
+        {
+            float amax = AbsMax32(x);
+            float d = amax / 127f;
+            y[i].D = (Half)d;
+            float id = amax != 0f ? 127f / amax : 0f;
+            for (int j = 0; j < 32; j++) y[i].Qs[j] = RoundSat(x[j] * id);
+        }
+    }
+
+    /// <summary>ggml's x86 quantize_row_q8_1 (s = d * sum of quants).</summary>
+    public static void Q8_1(float* x, BlockQ8_1* y, int n)
+    {
+        int nb = n / 32;
+        for (int i = 0; i < nb; i++, x += 32)
+        {
+            float amax = AbsMax32(x);
+            float d = amax / 127f;
+            y[i].D = (Half)d;
+            float id = amax != 0f ? 127f / amax : 0f;
+            int sum = 0;
+            for (int j = 0; j < 32; j++)
+            {
+                sbyte q = RoundSat(x[j] * id);
+                y[i].Qs[j] = q;
+                sum += q;
+            }
+            y[i].S = (Half)(d * sum);
+        }
+    }
+
+    /// <summary>ggml's quantize_row_q8_K_ref.</summary>
+    public static void Q8_K(float* x, BlockQ8_K* y, int n)
+    {
+        int nb = n / 256;
+        for (int i = 0; i < nb; i++, x += 256)
+        {
+            float max = 0, amax = 0;
+            for (int j = 0; j < 256; j++)
+            {
+                float ax = MathF.Abs(x[j]);
+                if (ax > amax) { amax = ax; max = x[j]; }
+            }
+            if (amax == 0f)
+            {
+                y[i].D = 0;
+                new Span<byte>(y[i].Qs, 256).Clear();
+                new Span<short>(y[i].BSums, 16).Clear();
+                continue;
+            }
+            float iscale = -127f / max;
+            for (int j = 0; j < 256; j++)
+            {
+                int v = FloatConv.NearestInt(iscale * x[j]);
+                y[i].Qs[j] = (sbyte)Math.Min(127, v);
+            }
+            for (int j = 0; j < 16; j++)
+            {
+                int sum = 0;
+                for (int ii = 0; ii < 16; ii++) sum += y[i].Qs[j * 16 + ii];
+                y[i].BSums[j] = (short)sum;
+            }
+            y[i].D = 1 / iscale;
+        }
+    }
+}
