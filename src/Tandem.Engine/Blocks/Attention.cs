@@ -34,6 +34,17 @@ public static class Attention
         return (float)sum;
     }
 
+    /// <summary>
+    /// acc ← acc + v·w in F16, as ggml_vec_mad_f16: fused multiply-add in F32 for whole 64-element steps (its SIMD
+    /// path), separate multiply and add for the tail (its scalar path).
+    /// </summary>
+    public static void MultiplyAddF16(Span<Half> acc, ReadOnlySpan<Half> v, float w)
+    {
+        int n = acc.Length, blocked = n & ~63;
+        for (int i = 0; i < blocked; i++) acc[i] = (Half)MathF.FusedMultiplyAdd((float)v[i], w, (float)acc[i]);
+        for (int i = blocked; i < n; i++) acc[i] = (Half)((float)acc[i] + (float)v[i] * w);
+    }
+
     /// <summary>Horizontal sum of 16 lanes in the order of _mm512_reduce_add_ps: halves, quarters, then pairs.</summary>
     static float ReduceAdd16(ReadOnlySpan<float> v)
     {
@@ -79,7 +90,7 @@ public static class Attention
                 weight = MathF.Exp(s - max);
             }
             var v = values.Slice(j * geometry.ValueStride + geometry.ValueOffset, vd);
-            for (int i = 0; i < vd; i++) acc[i] = (Half)((float)acc[i] + (float)v[i] * weight);
+            MultiplyAddF16(acc, v, weight);
             sum = sum * oldScale + weight;
         }
         float inv = 1f / sum;

@@ -10,13 +10,15 @@ namespace Tandem.Tests.Engine;
 /// </summary>
 public class GoldenLogitsTests
 {
-    public static TheoryData<string> Models => new()
-    {
+    static readonly string[] ModelNames =
+    [
         "stories260K",
         "mini-qwen2-f32", "mini-qwen2-f16", "mini-qwen2-bf16", "mini-qwen2-q8_0", "mini-qwen2-q4_0", "mini-qwen2-q4_1",
         "mini-qwen2-q5_0", "mini-qwen2-q2_k", "mini-qwen2-q3_k_m", "mini-qwen2-q4_k_m", "mini-qwen2-q5_k_m", "mini-qwen2-q6_k",
         "mini-qwen3-f32", "mini-qwen3-q8_0", "mini-qwen3-q4_k_m",
-    };
+    ];
+
+    public static TheoryData<string> Models => new(ModelNames);
 
     static string ModelPath(string name) => name == "stories260K" ? TestData.Stories260K : TestData.Model(name + ".gguf");
 
@@ -93,7 +95,7 @@ public class GoldenLogitsTests
     [Fact]
     public void QuantizedGreedyContinuationsMatchInAtLeast90PercentOfCases()
     {
-        var quantized = Models.Select(row => (string)row[0]).Where(n => !IsFloat(n)).ToArray();
+        var quantized = ModelNames.Where(n => !IsFloat(n)).ToArray();
         var all = quantized.SelectMany(n => Evaluate(n).Select(r => (n, r))).ToArray();
         int identical = all.Count(x => x.r.GreedyIdentical);
         Assert.True(identical >= 0.9 * all.Length,
@@ -104,7 +106,7 @@ public class GoldenLogitsTests
     [Fact]
     public void PromptsTokenizeAsLlamaCppDoes()
     {
-        foreach (var name in Models.Select(row => (string)row[0]))
+        foreach (var name in ModelNames)
         {
             var (_, cases) = GoldenCase.Load(name);
             using var model = Model.Load(ModelPath(name));
