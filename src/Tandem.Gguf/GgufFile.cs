@@ -268,6 +268,14 @@ public sealed unsafe class GgufFile : IDisposable
         _map?.Dispose();
     }
 
+    /// <summary>Names a field for error messages; the text is only built when an error is raised.</summary>
+    readonly struct FieldName(string name, int index = -1, string suffix = "")
+    {
+        public FieldName WithSuffix(string newSuffix) => new(name, index, newSuffix);
+        public static implicit operator FieldName(string name) => new(name);
+        public override string ToString() => index < 0 ? name + suffix : $"{name}[{index}]{suffix}";
+    }
+
     /// <summary>Bounds-checked sequential reader over the mapping; every read names the field it is for.</summary>
     sealed class Cursor(string file, byte* start, long length)
     {
@@ -276,14 +284,14 @@ public sealed unsafe class GgufFile : IDisposable
 
         long Remaining => length - Position;
 
-        void Need(long bytes, string field)
+        void Need(long bytes, FieldName field)
         {
             if (bytes < 0 || bytes > Remaining)
-                throw new GgufFormatException(file, field, $"file truncated: needs {bytes} bytes at offset {Position}, but only {Math.Max(0, Remaining)} remain");
+                throw new GgufFormatException(file, field.ToString(), $"file truncated: needs {bytes} bytes at offset {Position}, but only {Math.Max(0, Remaining)} remain");
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        T Read<T>(string field) where T : unmanaged
+        T Read<T>(FieldName field) where T : unmanaged
         {
             Need(sizeof(T), field);
             T v = Unsafe.ReadUnaligned<T>(start + Position);
@@ -295,13 +303,13 @@ public sealed unsafe class GgufFile : IDisposable
         public ulong U64(string field) => Read<ulong>(field);
 
         /// <summary>Reads a string's bytes; returns the decoded text, and the raw bytes when they are not valid UTF-8.</summary>
-        public string String(string field, out byte[]? invalidUtf8Bytes)
+        public string String(FieldName field, out byte[]? invalidUtf8Bytes)
         {
-            ulong len = Read<ulong>(field + " length");
+            ulong len = Read<ulong>(field.WithSuffix(" length"));
             if (len > (ulong)Remaining)
-                throw new GgufFormatException(file, field, $"string length {len} exceeds the {Remaining} bytes left in the file");
+                throw new GgufFormatException(file, field.ToString(), $"string length {len} exceeds the {Remaining} bytes left in the file");
             if (len > int.MaxValue)
-                throw new GgufFormatException(file, field, $"string length {len} exceeds the 2 GiB limit on one string");
+                throw new GgufFormatException(file, field.ToString(), $"string length {len} exceeds the 2 GiB limit on one string");
             var bytes = new ReadOnlySpan<byte>(start + Position, (int)len);
             invalidUtf8Bytes = Utf8.IsValid(bytes) ? null : bytes.ToArray();
             var s = Encoding.UTF8.GetString(bytes);
@@ -347,10 +355,10 @@ public sealed unsafe class GgufFile : IDisposable
             _ => throw new GgufFormatException(file, field, $"unknown value type {(uint)type}; expected 0..12"),
         };
 
-        bool Bool(string field)
+        bool Bool(FieldName field)
         {
             byte b = Read<byte>(field);
-            if (b > 1) throw new GgufFormatException(file, field, $"bool must be 0 or 1, found {b}");
+            if (b > 1) throw new GgufFormatException(file, field.ToString(), $"bool must be 0 or 1, found {b}");
             return b == 1;
         }
 
@@ -382,7 +390,7 @@ public sealed unsafe class GgufFile : IDisposable
                 case GgufValueType.Bool:
                 {
                     var a = new bool[n];
-                    for (int i = 0; i < n; i++) a[i] = Bool($"{field}[{i}]");
+                    for (int i = 0; i < n; i++) a[i] = Bool(new FieldName(field, i));
                     return new(elemType, a);
                 }
                 case GgufValueType.String:
@@ -391,7 +399,7 @@ public sealed unsafe class GgufFile : IDisposable
                     byte[]?[]? invalid = null;
                     for (int i = 0; i < n; i++)
                     {
-                        a[i] = String($"{field}[{i}]", out var raw);
+                        a[i] = String(new FieldName(field, i), out var raw);
                         if (raw is not null) (invalid ??= new byte[]?[n])[i] = raw;
                     }
                     return new(elemType, a) { InvalidUtf8Strings = invalid };
@@ -405,7 +413,7 @@ public sealed unsafe class GgufFile : IDisposable
             }
         }
 
-        T[] Block<T>(int n, string field) where T : unmanaged
+        T[] Block<T>(int n, FieldName field) where T : unmanaged
         {
             Need((long)n * sizeof(T), field);
             var a = new T[n];
