@@ -1,17 +1,19 @@
 using System.IO.MemoryMappedFiles;
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Text.Unicode;
 
 namespace Tandem.Gguf;
 
 // Layout read here (GGUF v2/v3, little-endian):
 //   u32 magic "GGUF" | u32 version | u64 tensor_count | u64 metadata_kv_count
 //   metadata_kv_count × { string key | u32 value_type | value }
-//       string = u64 byte length + UTF-8 bytes (no terminator)
+//       string = u64 byte length + UTF-8 bytes (no terminator); keys and tensor names must be valid UTF-8,
+//                string values that are not keep their raw bytes (GgufValue.InvalidUtf8Bytes) so they round-trip
 //       array  = u32 element_type | u64 count | count × element (arrays may nest)
 //   tensor_count × { string name | u32 n_dims | n_dims × u64 ne | u32 ggml_type | u64 offset }
 //   zero padding up to general.alignment (default 32)
-//   tensor data: each tensor at data_start + offset, offsets multiples of the alignment
+//   tensor data: each tensor at data_start + offset, offsets multiples of the alignment, tensors not overlapping
 // The whole file is memory-mapped once; tensor data is handed out as views over the mapping, never copied.
 
 /// <summary>An opened GGUF file: metadata, tensor infos, and zero-copy tensor data over a memory mapping.</summary>
@@ -54,7 +56,11 @@ public sealed unsafe class GgufFile : IDisposable
             throw new GgufFormatException(name, "magic", $"expected \"GGUF\" (0x{Magic:X8}), found 0x{magic:X8}; not a GGUF file");
         Version = cursor.U32("version");
         if (Version is not (2 or 3))
-            throw new GgufFormatException(name, "version", $"expected version 2 or 3, found {Version}");
+        {
+            bool bigEndian = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(Version) is 2 or 3;
+            throw new GgufFormatException(name, "version", $"expected version 2 or 3, found {Version}"
+                + (bigEndian ? " (this looks like a big-endian GGUF file, which is not supported)" : Version == 1 ? " (GGUF v1 is obsolete and not supported)" : ""));
+        }
         ulong tensorCount = cursor.U64("tensor_count");
         ulong kvCount = cursor.U64("metadata_kv_count");
         // Every KV takes at least 8 (key length) + 4 (type) + 1 bytes; every tensor info at least 8 + 4 + 4 + 8.
@@ -63,11 +69,12 @@ public sealed unsafe class GgufFile : IDisposable
         if (tensorCount > (ulong)(length - cursor.Position) / 24)
             throw new GgufFormatException(name, "tensor_count", $"{tensorCount} tensors cannot fit in the {length - cursor.Position} bytes left in the file");
 
-        var list = new List<KeyValuePair<string, GgufValue>>((int)kvCount);
-        var dict = new Dictionary<string, GgufValue>((int)kvCount, StringComparer.Ordinal);
+        int kvCapacity = (int)Math.Min(kvCount, 1 << 16);
+        var list = new List<KeyValuePair<string, GgufValue>>(kvCapacity);
+        var dict = new Dictionary<string, GgufValue>(kvCapacity, StringComparer.Ordinal);
         for (ulong i = 0; i < kvCount; i++)
         {
-            string key = cursor.String($"metadata[{i}].key");
+            string key = cursor.Utf8Name($"metadata[{i}].key");
             var type = (GgufValueType)cursor.U32($"metadata '{key}' value type");
             var value = cursor.Value(type, $"metadata '{key}'", depth: 0);
             if (!dict.TryAdd(key, value))
@@ -88,11 +95,12 @@ public sealed unsafe class GgufFile : IDisposable
             Alignment = (int)a;
         }
 
-        var tensors = new List<GgufTensorInfo>((int)tensorCount);
-        _tensorsByName = new Dictionary<string, GgufTensorInfo>((int)tensorCount, StringComparer.Ordinal);
+        int tensorCapacity = (int)Math.Min(tensorCount, 1 << 16);
+        var tensors = new List<GgufTensorInfo>(tensorCapacity);
+        _tensorsByName = new Dictionary<string, GgufTensorInfo>(tensorCapacity, StringComparer.Ordinal);
         for (ulong i = 0; i < tensorCount; i++)
         {
-            string tname = cursor.String($"tensor[{i}].name");
+            string tname = cursor.Utf8Name($"tensor[{i}].name");
             string field = $"tensor '{tname}'";
             uint nDims = cursor.U32($"{field} n_dims");
             if (nDims > MaxDimensions)
@@ -112,8 +120,11 @@ public sealed unsafe class GgufFile : IDisposable
             uint rawType = cursor.U32($"{field} type");
             if (!GgmlTypeInfo.TryGet((GgmlType)rawType, out var typeInfo))
                 throw new GgufFormatException(name, $"{field} type", $"unknown or unsupported ggml type {rawType}; supported: {string.Join(", ", GgmlTypeInfo.All.Select(t => $"{t.Name}={(uint)t.Type}"))}");
-            if (nDims > 0 && dims[0] % typeInfo.BlockSize != 0)
-                throw new GgufFormatException(name, $"{field} ne[0]", $"row length {dims[0]} is not a multiple of the {typeInfo.Name} block size {typeInfo.BlockSize}");
+            long columns = nDims > 0 ? dims[0] : 1;
+            if (columns % typeInfo.BlockSize != 0)
+                throw new GgufFormatException(name, $"{field} ne[0]", $"row length {columns} is not a multiple of the {typeInfo.Name} block size {typeInfo.BlockSize}");
+            if (elements / typeInfo.BlockSize > long.MaxValue / typeInfo.TypeSize)
+                throw new GgufFormatException(name, $"{field} dimensions", $"byte size of {elements} {typeInfo.Name} elements overflows 64 bits");
             ulong offset = cursor.U64($"{field} offset");
             if (offset % (ulong)Alignment != 0)
                 throw new GgufFormatException(name, $"{field} offset", $"offset {offset} is not a multiple of the alignment {Alignment}");
@@ -128,12 +139,22 @@ public sealed unsafe class GgufFile : IDisposable
         DataOffset = AlignUp(headerEnd, Alignment);
         if (tensorCount > 0 && DataOffset > length)
             throw new GgufFormatException(name, "tensor data", $"file ends at {length} bytes, before the aligned start of tensor data at {DataOffset}");
+        long dataBytes = length - Math.Min(length, DataOffset);
         foreach (var t in tensors)
         {
             long size = t.ByteSize;
-            if (t.Offset > (ulong)(length - Math.Min(length, DataOffset)) || (long)t.Offset + size > length - DataOffset)
+            if (t.Offset > (ulong)dataBytes || size > dataBytes - (long)t.Offset)
                 throw new GgufFormatException(name, $"tensor '{t.Name}' data",
-                    $"bytes [{DataOffset + (long)t.Offset}, {DataOffset + (long)t.Offset + size}) lie outside the file of {length} bytes (truncated?)");
+                    $"bytes [{DataOffset + (decimal)t.Offset}, {DataOffset + (decimal)t.Offset + size}) lie outside the file of {length} bytes (truncated?)");
+        }
+        // Tensors must not share bytes: sorted by offset, each must start at or after the previous one's end.
+        GgufTensorInfo? previous = null;
+        foreach (var t in tensors.Where(t => t.ByteSize > 0).OrderBy(t => t.Offset))
+        {
+            if (previous is not null && (long)t.Offset < (long)previous.Offset + previous.ByteSize)
+                throw new GgufFormatException(name, $"tensor '{t.Name}' offset",
+                    $"data at [{t.Offset}, {(long)t.Offset + t.ByteSize}) overlaps tensor '{previous.Name}' at [{previous.Offset}, {(long)previous.Offset + previous.ByteSize})");
+            previous = t;
         }
     }
 
@@ -172,6 +193,16 @@ public sealed unsafe class GgufFile : IDisposable
             throw;
         }
     }
+
+    /// <summary>Total number of tensor elements (weights) in the file.</summary>
+    public long ParameterCount => Tensors.Sum(t => t.ElementCount);
+
+    /// <summary>Per tensor type, in ascending type order: how many tensors, their elements and their bytes.</summary>
+    public IReadOnlyList<GgufTensorTypeSummary> TensorTypeSummary =>
+        Tensors.GroupBy(t => t.Type)
+            .OrderBy(g => g.Key)
+            .Select(g => new GgufTensorTypeSummary(g.Key, g.Count(), g.Sum(t => t.ElementCount), g.Sum(t => t.ByteSize)))
+            .ToList();
 
     public bool TryGetTensor(string name, out GgufTensorInfo info) => _tensorsByName.TryGetValue(name, out info!);
 
@@ -237,6 +268,14 @@ public sealed unsafe class GgufFile : IDisposable
         _map?.Dispose();
     }
 
+    /// <summary>Names a field for error messages; the text is only built when an error is raised.</summary>
+    readonly struct FieldName(string name, int index = -1, string suffix = "")
+    {
+        public FieldName WithSuffix(string newSuffix) => new(name, index, newSuffix);
+        public static implicit operator FieldName(string name) => new(name);
+        public override string ToString() => index < 0 ? name + suffix : $"{name}[{index}]{suffix}";
+    }
+
     /// <summary>Bounds-checked sequential reader over the mapping; every read names the field it is for.</summary>
     sealed class Cursor(string file, byte* start, long length)
     {
@@ -245,14 +284,14 @@ public sealed unsafe class GgufFile : IDisposable
 
         long Remaining => length - Position;
 
-        void Need(long bytes, string field)
+        void Need(long bytes, FieldName field)
         {
             if (bytes < 0 || bytes > Remaining)
-                throw new GgufFormatException(file, field, $"file truncated: needs {bytes} bytes at offset {Position}, but only {Math.Max(0, Remaining)} remain");
+                throw new GgufFormatException(file, field.ToString(), $"file truncated: needs {bytes} bytes at offset {Position}, but only {Math.Max(0, Remaining)} remain");
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        T Read<T>(string field) where T : unmanaged
+        T Read<T>(FieldName field) where T : unmanaged
         {
             Need(sizeof(T), field);
             T v = Unsafe.ReadUnaligned<T>(start + Position);
@@ -263,13 +302,28 @@ public sealed unsafe class GgufFile : IDisposable
         public uint U32(string field) => Read<uint>(field);
         public ulong U64(string field) => Read<ulong>(field);
 
-        public string String(string field)
+        /// <summary>Reads a string's bytes; returns the decoded text, and the raw bytes when they are not valid UTF-8.</summary>
+        public string String(FieldName field, out byte[]? invalidUtf8Bytes)
         {
-            ulong len = Read<ulong>(field + " length");
+            ulong len = Read<ulong>(field.WithSuffix(" length"));
             if (len > (ulong)Remaining)
-                throw new GgufFormatException(file, field, $"string length {len} exceeds the {Remaining} bytes left in the file");
-            var s = Encoding.UTF8.GetString(start + Position, (int)len);
+                throw new GgufFormatException(file, field.ToString(), $"string length {len} exceeds the {Remaining} bytes left in the file");
+            if (len > int.MaxValue)
+                throw new GgufFormatException(file, field.ToString(), $"string length {len} exceeds the 2 GiB limit on one string");
+            var bytes = new ReadOnlySpan<byte>(start + Position, (int)len);
+            invalidUtf8Bytes = Utf8.IsValid(bytes) ? null : bytes.ToArray();
+            var s = Encoding.UTF8.GetString(bytes);
             Position += (long)len;
+            return s;
+        }
+
+        /// <summary>A key or tensor name: must be valid UTF-8.</summary>
+        public string Utf8Name(string field)
+        {
+            long at = Position;
+            string s = String(field, out var invalid);
+            if (invalid is not null)
+                throw new GgufFormatException(file, field, $"the {invalid.Length}-byte name at offset {at + 8} is not valid UTF-8");
             return s;
         }
 
@@ -293,7 +347,7 @@ public sealed unsafe class GgufFile : IDisposable
             GgufValueType.Int32 => new(type, Read<int>(field)),
             GgufValueType.Float32 => new(type, Read<float>(field)),
             GgufValueType.Bool => new(type, Bool(field)),
-            GgufValueType.String => new(type, String(field)),
+            GgufValueType.String => new(type, String(field, out var invalid)) { InvalidUtf8Bytes = invalid },
             GgufValueType.UInt64 => new(type, Read<ulong>(field)),
             GgufValueType.Int64 => new(type, Read<long>(field)),
             GgufValueType.Float64 => new(type, Read<double>(field)),
@@ -301,10 +355,10 @@ public sealed unsafe class GgufFile : IDisposable
             _ => throw new GgufFormatException(file, field, $"unknown value type {(uint)type}; expected 0..12"),
         };
 
-        bool Bool(string field)
+        bool Bool(FieldName field)
         {
             byte b = Read<byte>(field);
-            if (b > 1) throw new GgufFormatException(file, field, $"bool must be 0 or 1, found {b}");
+            if (b > 1) throw new GgufFormatException(file, field.ToString(), $"bool must be 0 or 1, found {b}");
             return b == 1;
         }
 
@@ -318,6 +372,8 @@ public sealed unsafe class GgufFile : IDisposable
             ulong count = Read<ulong>(field + " count");
             if (count > (ulong)(Remaining / min))
                 throw new GgufFormatException(file, field + " count", $"{count} elements of {elemType} cannot fit in the {Remaining} bytes left in the file");
+            if (count > (ulong)System.Array.MaxLength)
+                throw new GgufFormatException(file, field + " count", $"{count} elements exceed the limit of {System.Array.MaxLength} on one array");
             int n = (int)count;
             switch (elemType)
             {
@@ -334,14 +390,19 @@ public sealed unsafe class GgufFile : IDisposable
                 case GgufValueType.Bool:
                 {
                     var a = new bool[n];
-                    for (int i = 0; i < n; i++) a[i] = Bool($"{field}[{i}]");
+                    for (int i = 0; i < n; i++) a[i] = Bool(new FieldName(field, i));
                     return new(elemType, a);
                 }
                 case GgufValueType.String:
                 {
                     var a = new string[n];
-                    for (int i = 0; i < n; i++) a[i] = String($"{field}[{i}]");
-                    return new(elemType, a);
+                    byte[]?[]? invalid = null;
+                    for (int i = 0; i < n; i++)
+                    {
+                        a[i] = String(new FieldName(field, i), out var raw);
+                        if (raw is not null) (invalid ??= new byte[]?[n])[i] = raw;
+                    }
+                    return new(elemType, a) { InvalidUtf8Strings = invalid };
                 }
                 default:
                 {
@@ -352,7 +413,7 @@ public sealed unsafe class GgufFile : IDisposable
             }
         }
 
-        T[] Block<T>(int n, string field) where T : unmanaged
+        T[] Block<T>(int n, FieldName field) where T : unmanaged
         {
             Need((long)n * sizeof(T), field);
             var a = new T[n];

@@ -36,3 +36,6 @@ public sealed record GgufTensorInfo(string Name, long[] Dimensions, GgmlType Typ
 
     public string ShapeText => "[" + string.Join(", ", Dimensions) + "]";
 }
+
+/// <summary>How much of a file one tensor type accounts for: tensor count, elements and bytes of data.</summary>
+public sealed record GgufTensorTypeSummary(GgmlType Type, int TensorCount, long ElementCount, long ByteCount);

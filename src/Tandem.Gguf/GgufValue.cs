@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 
 namespace Tandem.Gguf;
 
@@ -16,25 +17,122 @@ public enum GgufValueType : uint
 public sealed record GgufArray(GgufValueType ElementType, Array Items)
 {
     public int Count => Items.Length;
+
+    /// <summary>
+    /// For string arrays read from a file: the exact on-disk bytes of each element that is not valid UTF-8
+    /// (its <see cref="Items"/> entry then holds the text decoded with U+FFFD replacements); null entries, or a
+    /// null array, mean the element is valid UTF-8. The writer uses these bytes so such files round-trip exactly.
+    /// </summary>
+    public byte[]?[]? InvalidUtf8Strings { get; init; }
+
+    /// <summary>The on-disk bytes of string element <paramref name="index"/>.</summary>
+    public byte[] GetStringBytes(int index)
+    {
+        if (Items is not string[] strings) throw new InvalidCastException($"GGUF array of {ElementType} does not hold strings.");
+        return InvalidUtf8Strings?[index] ?? Encoding.UTF8.GetBytes(strings[index]);
+    }
+
+    /// <summary>Element type and count, and every element equal (floats compared bit for bit, strings by their on-disk bytes).</summary>
+    public bool ContentEquals(GgufArray other)
+    {
+        if (ElementType != other.ElementType || Count != other.Count) return false;
+        switch (Items)
+        {
+            case string[] strings:
+                var otherStrings = (string[])other.Items;
+                for (int i = 0; i < strings.Length; i++)
+                {
+                    bool raw = InvalidUtf8Strings?[i] is not null || other.InvalidUtf8Strings?[i] is not null;
+                    if (raw ? !GetStringBytes(i).AsSpan().SequenceEqual(other.GetStringBytes(i)) : strings[i] != otherStrings[i])
+                        return false;
+                }
+                return true;
+            case GgufArray[] nested:
+                var otherNested = (GgufArray[])other.Items;
+                for (int i = 0; i < nested.Length; i++)
+                    if (!nested[i].ContentEquals(otherNested[i])) return false;
+                return true;
+            case float[] f: return BitwiseEqual(f, (float[])other.Items);
+            case double[] d: return BitwiseEqual(d, (double[])other.Items);
+            default:
+                for (int i = 0; i < Items.Length; i++)
+                    if (!Equals(Items.GetValue(i), other.Items.GetValue(i))) return false;
+                return true;
+        }
+    }
+
+    static bool BitwiseEqual<T>(T[] a, T[] b) where T : unmanaged =>
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.AsSpan()));
+
+    /// <summary>The element type a CLR element type maps to (byte → UInt8, …, GgufArray → Array).</summary>
+    public static GgufValueType ElementTypeOf(Type clrType) =>
+        clrType == typeof(byte) ? GgufValueType.UInt8 :
+        clrType == typeof(sbyte) ? GgufValueType.Int8 :
+        clrType == typeof(ushort) ? GgufValueType.UInt16 :
+        clrType == typeof(short) ? GgufValueType.Int16 :
+        clrType == typeof(uint) ? GgufValueType.UInt32 :
+        clrType == typeof(int) ? GgufValueType.Int32 :
+        clrType == typeof(float) ? GgufValueType.Float32 :
+        clrType == typeof(bool) ? GgufValueType.Bool :
+        clrType == typeof(string) ? GgufValueType.String :
+        clrType == typeof(ulong) ? GgufValueType.UInt64 :
+        clrType == typeof(long) ? GgufValueType.Int64 :
+        clrType == typeof(double) ? GgufValueType.Float64 :
+        clrType == typeof(GgufArray) ? GgufValueType.Array :
+        throw new ArgumentException($"{clrType.Name} has no GGUF value type.", nameof(clrType));
+
+    /// <summary>The CLR type that holds one value of <paramref name="type"/> (UInt8 → byte, …, Array → GgufArray).</summary>
+    public static Type ClrTypeOf(GgufValueType type) => type switch
+    {
+        GgufValueType.UInt8 => typeof(byte), GgufValueType.Int8 => typeof(sbyte),
+        GgufValueType.UInt16 => typeof(ushort), GgufValueType.Int16 => typeof(short),
+        GgufValueType.UInt32 => typeof(uint), GgufValueType.Int32 => typeof(int),
+        GgufValueType.Float32 => typeof(float), GgufValueType.Bool => typeof(bool),
+        GgufValueType.String => typeof(string), GgufValueType.Array => typeof(GgufArray),
+        GgufValueType.UInt64 => typeof(ulong), GgufValueType.Int64 => typeof(long),
+        GgufValueType.Float64 => typeof(double),
+        _ => throw new ArgumentException($"unknown GGUF value type {(uint)type}", nameof(type)),
+    };
+
+    /// <summary>An array whose element type follows from <typeparamref name="T"/>.</summary>
+    public static GgufArray Of<T>(T[] items) => new(ElementTypeOf(typeof(T)), items);
 }
 
 /// <summary>One metadata value: its on-disk type and its CLR value (boxed scalar, string or <see cref="GgufArray"/>).</summary>
 public sealed record GgufValue(GgufValueType Type, object Value)
 {
     public static GgufValue Of(string s) => new(GgufValueType.String, s);
+    public static GgufValue Of(byte v) => new(GgufValueType.UInt8, v);
+    public static GgufValue Of(sbyte v) => new(GgufValueType.Int8, v);
+    public static GgufValue Of(ushort v) => new(GgufValueType.UInt16, v);
+    public static GgufValue Of(short v) => new(GgufValueType.Int16, v);
     public static GgufValue Of(uint v) => new(GgufValueType.UInt32, v);
     public static GgufValue Of(int v) => new(GgufValueType.Int32, v);
     public static GgufValue Of(ulong v) => new(GgufValueType.UInt64, v);
+    public static GgufValue Of(long v) => new(GgufValueType.Int64, v);
     public static GgufValue Of(float v) => new(GgufValueType.Float32, v);
+    public static GgufValue Of(double v) => new(GgufValueType.Float64, v);
     public static GgufValue Of(bool v) => new(GgufValueType.Bool, v);
+    public static GgufValue Of(GgufArray v) => new(GgufValueType.Array, v);
     public static GgufValue Of(string[] v) => new(GgufValueType.Array, new GgufArray(GgufValueType.String, v));
     public static GgufValue Of(float[] v) => new(GgufValueType.Array, new GgufArray(GgufValueType.Float32, v));
     public static GgufValue Of(int[] v) => new(GgufValueType.Array, new GgufArray(GgufValueType.Int32, v));
+    /// <summary>An array value whose element type follows from <typeparamref name="T"/>.</summary>
+    public static GgufValue OfArray<T>(T[] items) => new(GgufValueType.Array, GgufArray.Of(items));
+
+    /// <summary>
+    /// For a String value read from a file whose bytes are not valid UTF-8: those exact bytes
+    /// (<see cref="Value"/> then holds the text decoded with U+FFFD replacements). Null otherwise.
+    /// </summary>
+    public byte[]? InvalidUtf8Bytes { get; init; }
 
     public bool IsInteger => Type is GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.UInt16 or GgufValueType.Int16
         or GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.UInt64 or GgufValueType.Int64;
 
     public string AsString() => Value as string ?? throw new InvalidCastException($"GGUF value of type {Type} is not a string.");
+
+    /// <summary>The on-disk bytes of a String value.</summary>
+    public byte[] GetStringBytes() => InvalidUtf8Bytes ?? Encoding.UTF8.GetBytes(AsString());
 
     public long AsInt64() => Type switch
     {
@@ -57,6 +155,22 @@ public sealed record GgufValue(GgufValueType Type, object Value)
     public bool AsBool() => Type == GgufValueType.Bool ? (bool)Value : AsInt64() != 0;
 
     public GgufArray AsArray() => Value as GgufArray ?? throw new InvalidCastException($"GGUF value of type {Type} is not an array.");
+
+    /// <summary>Same type and same content (floats compared bit for bit, strings by their on-disk bytes, arrays element by element).</summary>
+    public bool ContentEquals(GgufValue other)
+    {
+        if (Type != other.Type) return false;
+        return (Value, other.Value) switch
+        {
+            (GgufArray a, GgufArray b) => a.ContentEquals(b),
+            (string a, string b) => InvalidUtf8Bytes is null && other.InvalidUtf8Bytes is null
+                ? a == b
+                : GetStringBytes().AsSpan().SequenceEqual(other.GetStringBytes()),
+            (float a, float b) => BitConverter.SingleToUInt32Bits(a) == BitConverter.SingleToUInt32Bits(b),
+            (double a, double b) => BitConverter.DoubleToUInt64Bits(a) == BitConverter.DoubleToUInt64Bits(b),
+            var (a, b) => Equals(a, b),
+        };
+    }
 
     public override string ToString() => Value switch
     {
