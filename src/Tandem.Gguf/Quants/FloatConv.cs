@@ -45,3 +45,22 @@ public static class FloatConv
         for (int i = 0; i < n; i++) dst[i] = BF16ToF32(src[i]);
     }
 }
+
+/// <summary>Table of all 65536 fp16 values as float (as ggml's table_f32_f16), for fast scale loads.</summary>
+public static class HalfTable
+{
+    static readonly float[] Table = Build();
+
+    static float[] Build()
+    {
+        var t = new float[65536];
+        for (int i = 0; i < t.Length; i++) t[i] = (float)BitConverter.UInt16BitsToHalf((ushort)i);
+        return t;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToF32(ushort bits) => Unsafe.Add(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(Table), bits);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToF32(Half h) => ToF32(BitConverter.HalfToUInt16Bits(h));
+}
