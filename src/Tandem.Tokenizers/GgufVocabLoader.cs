@@ -1,0 +1,80 @@
+using Tandem.Gguf;
+
+namespace Tandem.Tokenizers;
+
+/// <summary>Reads a GGUF file's tokenizer.* metadata, with llama.cpp's defaults for what is absent.</summary>
+internal static class GgufVocabLoader
+{
+    public static Tokenizer Load(GgufFile f)
+    {
+        string model = f.GetString("tokenizer.ggml.model") ?? throw new NotSupportedException("GGUF file has no tokenizer.ggml.model.");
+        string? pre = f.GetString("tokenizer.ggml.pre");
+        string[] tokens = (string[])(f.GetArray<string>("tokenizer.ggml.tokens") ?? throw new NotSupportedException("GGUF file has no tokenizer.ggml.tokens.")).Clone();
+        int n = tokens.Length;
+
+        var attrs = new TokenAttr[n];
+        var types = f.GetArray("tokenizer.ggml.token_type");
+        for (int i = 0; i < n; i++)
+            attrs[i] = types is null ? TokenAttr.Normal : VocabInit.AttrFromType(Convert.ToInt64(types.Items.GetValue(i)));
+
+        float[]? scores = null;
+        if (f.GetArray("tokenizer.ggml.scores") is { } sa)
+        {
+            scores = new float[n];
+            for (int i = 0; i < n && i < sa.Count; i++) scores[i] = Convert.ToSingle(sa.Items.GetValue(i));
+        }
+
+        var init = new VocabInit { Tokens = tokens, Attrs = attrs, Scores = scores, ModelName = f.GetString("general.name") };
+        PreConfig? preConfig = null;
+        switch (model)
+        {
+            case "llama":
+                init.Bos = 1; init.Eos = 2; init.Unk = 0;
+                init.AddSpacePrefix = true; init.AddBos = true; init.CleanSpaces = false;
+                break;
+            case "gpt2":
+                preConfig = PreTokenizer.ForGguf(pre);
+                init.Bos = preConfig.NoBos ? null : 11; init.Eos = 11;
+                init.CleanSpaces = preConfig.CleanSpaces;
+                init.AddBos = preConfig.AddBos;
+                break;
+            default:
+                throw new NotSupportedException($"Unsupported tokenizer model '{model}' (tokenizer.ggml.model).");
+        }
+        // defaults outside the vocabulary are disabled
+        if (init.Bos >= n) init.Bos = null;
+        if (init.Eos >= n) init.Eos = null;
+        if (init.Unk >= n) init.Unk = null;
+
+        int? Id(string key, int? current)
+        {
+            long? v = f.GetInt(key);
+            return v is { } x && x >= 0 && x < n ? (int)x : current;
+        }
+        init.Bos = Id("tokenizer.ggml.bos_token_id", init.Bos);
+        init.Eos = Id("tokenizer.ggml.eos_token_id", init.Eos);
+        init.Eot = Id("tokenizer.ggml.eot_token_id", null);
+        init.Eom = Id("tokenizer.ggml.eom_token_id", null);
+        init.Unk = Id("tokenizer.ggml.unknown_token_id", init.Unk);
+        init.FimPad = Id("tokenizer.ggml.fim_pad_token_id", null);
+        init.FimRep = Id("tokenizer.ggml.fim_rep_token_id", null);
+        init.FimSep = Id("tokenizer.ggml.fim_sep_token_id", null);
+        if (f.GetBool("tokenizer.ggml.add_space_prefix") is { } asp) init.AddSpacePrefix = asp;
+        if (f.GetBool("tokenizer.ggml.add_bos_token") is { } ab) init.AddBos = ab;
+        if (f.GetBool("tokenizer.ggml.add_eos_token") is { } ae) init.AddEos = ae;
+
+        if (model == "llama") return new SpmTokenizer(init);
+
+        var mergeStrings = f.GetArray<string>("tokenizer.ggml.merges") ?? throw new NotSupportedException("GGUF BPE vocabulary has no tokenizer.ggml.merges.");
+        var merges = new (string, string)[mergeStrings.Length];
+        for (int i = 0; i < mergeStrings.Length; i++) merges[i] = SplitMerge(mergeStrings[i]);
+        return new BpeTokenizer(init, merges, new PreTokenizer(preConfig!.Patterns), preConfig.IgnoreMerges);
+    }
+
+    /// <summary>"a b" → (a, b), splitting at the first space after the first character (so a merge of a space works).</summary>
+    internal static (string, string) SplitMerge(string m)
+    {
+        int pos = m.Length > 1 ? m.IndexOf(' ', 1) : -1;
+        return pos < 0 ? ("", "") : (m[..pos], m[(pos + 1)..]);
+    }
+}
