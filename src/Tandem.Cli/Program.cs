@@ -1,2 +1,56 @@
-// SKELETON entry point; the CLI is being written.
-return 0;
+using Tandem.Engine;
+using Tandem.Gguf;
+
+namespace Tandem.Cli;
+
+/// <summary>The <c>tandem</c> command: run, chat, inspect. Errors print one line to stderr and exit non-zero.</summary>
+public static class Program
+{
+    public const int ExitOk = 0, ExitError = 1, ExitUsage = 2;
+
+    public static int Main(string[] args)
+    {
+        try
+        {
+            if (args.Length == 0) { Console.Error.Write(Usage.Main); return ExitUsage; }
+            string command = args[0];
+            var rest = args.AsSpan(1).ToArray();
+            switch (command)
+            {
+                case "-h" or "--help" or "help":
+                    if (rest.Length > 0 && Usage.ForCommand(rest[0]) is { } text) Console.Out.Write(text);
+                    else Console.Out.Write(Usage.Main);
+                    return ExitOk;
+                case "--version":
+                    Console.Out.WriteLine("tandem " + typeof(Program).Assembly.GetName().Version);
+                    return ExitOk;
+                case "run": return RunCommand.Execute(rest);
+                case "chat": return ChatCommand.Execute(rest);
+                case "inspect": return InspectCommand.Execute(rest);
+                default:
+                    throw new UsageException(command.StartsWith('-')
+                        ? $"expected a command before options, got '{command}'; see 'tandem --help'"
+                        : $"unknown command '{command}'; expected run, chat or inspect (see 'tandem --help')");
+            }
+        }
+        catch (Exception ex)
+        {
+            if (Environment.GetEnvironmentVariable("TANDEM_DEBUG") == "1") Console.Error.WriteLine(ex);
+            Console.Error.WriteLine("tandem: " + OneLine(Describe(ex)));
+            return ex is UsageException ? ExitUsage : ExitError;
+        }
+    }
+
+    static string Describe(Exception ex) => ex switch
+    {
+        UsageException or GgufFormatException or ContextOverflowException or ArgumentException => ex.Message,
+        IOException or UnauthorizedAccessException => ex.Message,
+        NotImplementedException => $"not implemented yet ({ex.TargetSite?.DeclaringType?.Name}.{ex.TargetSite?.Name})",
+        _ => $"{ex.GetType().Name}: {ex.Message}",
+    };
+
+    static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+}
+
+/// <summary>Bad command line: printed as one line, exit code 2.</summary>
+public sealed class UsageException(string message) : Exception(message);
