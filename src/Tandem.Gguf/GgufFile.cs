@@ -8,7 +8,7 @@ namespace Tandem.Gguf;
 // Layout read here (GGUF v2/v3, little-endian):
 //   u32 magic "GGUF" | u32 version | u64 tensor_count | u64 metadata_kv_count
 //   metadata_kv_count × { string key | u32 value_type | value }
-//       string = u64 byte length + UTF-8 bytes (no terminator); keys and tensor names must be valid UTF-8,
+//       string = u64 byte length + UTF-8 bytes (no terminator); keys and tensor names must be non-empty UTF-8,
 //                string values that are not keep their raw bytes (GgufValue.InvalidUtf8Bytes) so they round-trip
 //       array  = u32 element_type | u64 count | count × element (arrays may nest)
 //   tensor_count × { string name | u32 n_dims | n_dims × u64 ne | u32 ggml_type | u64 offset }
@@ -317,13 +317,15 @@ public sealed unsafe class GgufFile : IDisposable
             return s;
         }
 
-        /// <summary>A key or tensor name: must be valid UTF-8.</summary>
+        /// <summary>A key or tensor name: must be non-empty, valid UTF-8.</summary>
         public string Utf8Name(string field)
         {
             long at = Position;
             string s = String(field, out var invalid);
             if (invalid is not null)
                 throw new GgufFormatException(file, field, $"the {invalid.Length}-byte name at offset {at + 8} is not valid UTF-8");
+            if (s.Length == 0)
+                throw new GgufFormatException(file, field, $"the name at offset {at} is empty");
             return s;
         }
 

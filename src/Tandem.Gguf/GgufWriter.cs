@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Text;
+using System.Text.Unicode;
 
 namespace Tandem.Gguf;
 
@@ -69,7 +69,6 @@ public static class GgufWriter
 {
     const int MaxArrayDepth = 16;
     const int MaxAlignment = 1 << 20;
-    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>
     /// Writes <paramref name="metadata"/> (in order) and <paramref name="tensors"/> (in order, packed at aligned
@@ -88,6 +87,7 @@ public static class GgufWriter
 
         int alignment = ValidateMetadata(metadata);
         var layout = ValidateTensors(tensors, alignment);
+        var header = BuildHeader(options.Version, metadata, tensors, layout); // also checks every string encodes as UTF-8
 
         var fullPath = System.IO.Path.GetFullPath(path);
         if (!options.Overwrite && File.Exists(fullPath))
@@ -98,7 +98,7 @@ public static class GgufWriter
         {
             using (var stream = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
             {
-                WriteHeader(stream, options.Version, metadata, tensors, layout);
+                stream.Write(header.WrittenSpan);
                 if (tensors.Count > 0)
                 {
                     long dataStart = AlignUp(stream.Position, alignment);
@@ -159,11 +159,9 @@ public static class GgufWriter
         foreach (var (key, value) in metadata)
         {
             if (string.IsNullOrEmpty(key)) throw new ArgumentException("A metadata key is null or empty.", nameof(metadata));
-            EncodeStrict(key, $"metadata key '{key}'");
             if (!seen.Add(key)) throw new ArgumentException($"Duplicate metadata key '{key}'; each key must appear once.", nameof(metadata));
             if (value is null) throw new ArgumentException($"Metadata '{key}' has a null value.", nameof(metadata));
             ValidateValue(value.Type, value.Value, $"metadata '{key}'", depth: 0);
-            if (value.Type == GgufValueType.String && value.InvalidUtf8Bytes is null) EncodeStrict((string)value.Value, $"metadata '{key}'");
             if (key == "general.alignment")
             {
                 if (value.Type != GgufValueType.UInt32)
@@ -198,10 +196,7 @@ public static class GgufWriter
         if (array.Items is string[] strings)
         {
             for (int i = 0; i < strings.Length; i++)
-            {
                 if (strings[i] is null) throw new ArgumentException($"{field}[{i}]: string is null.");
-                if (array.InvalidUtf8Strings?[i] is null) EncodeStrict(strings[i], $"{field}[{i}]");
-            }
         }
         else if (array.Items is GgufArray[] nested)
         {
@@ -220,7 +215,6 @@ public static class GgufWriter
             var t = tensors[i] ?? throw new ArgumentException($"Tensor {i} is null.", nameof(tensors));
             if (string.IsNullOrEmpty(t.Name)) throw new ArgumentException($"Tensor {i} has no name.", nameof(tensors));
             string field = $"tensor '{t.Name}'";
-            EncodeStrict(t.Name, field + " name");
             if (!seen.Add(t.Name)) throw new ArgumentException($"Duplicate tensor name '{t.Name}'; each tensor must appear once.", nameof(tensors));
             if (t.Dimensions is null) throw new ArgumentException($"{field}: dimensions are null.", nameof(tensors));
             if (t.Dimensions.Length > GgufFile.MaxDimensions)
@@ -255,58 +249,53 @@ public static class GgufWriter
 
     static string ShapeText(long[] dims) => "[" + string.Join(", ", dims) + "]";
 
-    static byte[] EncodeStrict(string s, string field)
-    {
-        try { return StrictUtf8.GetBytes(s); }
-        catch (EncoderFallbackException e)
-        {
-            throw new ArgumentException($"{field}: string cannot be encoded as UTF-8 ({e.Message}).");
-        }
-    }
-
     static long AlignUp(long x, int alignment) => (x + alignment - 1) / alignment * alignment;
 
     // ---- writing ----
 
-    static void WriteHeader(Stream stream, uint version, IReadOnlyList<KeyValuePair<string, GgufValue>> metadata,
+    /// <summary>Everything before the tensor data, built in memory so that no file is created for input that cannot be encoded.</summary>
+    static ArrayBufferWriter<byte> BuildHeader(uint version, IReadOnlyList<KeyValuePair<string, GgufValue>> metadata,
         IReadOnlyList<GgufTensorToWrite> tensors, Layout layout)
     {
-        var output = new PrimitiveWriter(stream);
+        var output = new HeaderWriter();
         output.U32(GgufFile.Magic);
         output.U32(version);
         output.U64((ulong)tensors.Count);
         output.U64((ulong)metadata.Count);
         foreach (var (key, value) in metadata)
         {
-            output.String(Encoding.UTF8.GetBytes(key));
+            output.Text(key, $"metadata key '{key}'");
             output.U32((uint)value.Type);
-            WriteValue(output, value);
+            string field = $"metadata '{key}'";
+            switch (value.Type)
+            {
+                case GgufValueType.String:
+                    if (value.InvalidUtf8Bytes is { } raw) output.RawText(raw);
+                    else output.Text((string)value.Value, field);
+                    break;
+                case GgufValueType.Array: WriteArray(output, (GgufArray)value.Value, field); break;
+                default: WriteScalar(output, value.Type, value.Value); break;
+            }
         }
         for (int i = 0; i < tensors.Count; i++)
         {
             var t = tensors[i];
-            output.String(Encoding.UTF8.GetBytes(t.Name));
+            output.Text(t.Name, $"tensor '{t.Name}' name");
             output.U32((uint)t.Dimensions.Length);
             foreach (long d in t.Dimensions) output.U64((ulong)d);
             output.U32((uint)t.Type);
             output.U64((ulong)layout.Offsets[i]);
         }
+        return output.Buffer;
     }
 
-    static void WriteValue(PrimitiveWriter output, GgufValue value)
-    {
-        if (value.Type == GgufValueType.String) output.String(value.GetStringBytes());
-        else if (value.Type == GgufValueType.Array) WriteArray(output, (GgufArray)value.Value);
-        else WriteScalar(output, value.Type, value.Value);
-    }
-
-    static void WriteScalar(PrimitiveWriter output, GgufValueType type, object value)
+    static void WriteScalar(HeaderWriter output, GgufValueType type, object value)
     {
         switch (type)
         {
-            case GgufValueType.UInt8: output.Bytes([(byte)value]); break;
-            case GgufValueType.Int8: output.Bytes([(byte)(sbyte)value]); break;
-            case GgufValueType.Bool: output.Bytes([(bool)value ? (byte)1 : (byte)0]); break;
+            case GgufValueType.UInt8: output.U8((byte)value); break;
+            case GgufValueType.Int8: output.U8((byte)(sbyte)value); break;
+            case GgufValueType.Bool: output.U8((bool)value ? (byte)1 : (byte)0); break;
             case GgufValueType.UInt16: output.U16((ushort)value); break;
             case GgufValueType.Int16: output.U16((ushort)(short)value); break;
             case GgufValueType.UInt32: output.U32((uint)value); break;
@@ -319,22 +308,26 @@ public static class GgufWriter
         }
     }
 
-    static void WriteArray(PrimitiveWriter output, GgufArray array)
+    static void WriteArray(HeaderWriter output, GgufArray array, string field)
     {
         output.U32((uint)array.ElementType);
         output.U64((ulong)array.Count);
         switch (array.Items)
         {
             case string[] strings:
-                for (int i = 0; i < strings.Length; i++) output.String(array.GetStringBytes(i));
+                for (int i = 0; i < strings.Length; i++)
+                {
+                    if (array.InvalidUtf8Strings?[i] is { } raw) output.RawText(raw);
+                    else output.Text(strings[i], field, i);
+                }
                 break;
             case GgufArray[] nested:
-                foreach (var inner in nested) WriteArray(output, inner);
+                for (int i = 0; i < nested.Length; i++) WriteArray(output, nested[i], $"{field}[{i}]");
                 break;
             case bool[] bools:
-                foreach (bool b in bools) output.Bytes([b ? (byte)1 : (byte)0]);
+                foreach (bool b in bools) output.U8(b ? (byte)1 : (byte)0);
                 break;
-            case byte[] a: output.Bytes(a); break;
+            case byte[] a: output.Block(a); break;
             case sbyte[] a: output.Block(a); break;
             case ushort[] a: output.Block(a); break;
             case short[] a: output.Block(a); break;
@@ -368,35 +361,46 @@ public static class GgufWriter
         }
     }
 
-    /// <summary>Little-endian primitives onto a stream.</summary>
-    sealed class PrimitiveWriter(Stream stream)
+    /// <summary>Little-endian primitives and GGUF strings into a growing in-memory buffer.</summary>
+    sealed class HeaderWriter
     {
-        public void Bytes(ReadOnlySpan<byte> bytes) => stream.Write(bytes);
+        public ArrayBufferWriter<byte> Buffer { get; } = new(1 << 16);
 
-        public void U16(ushort v) { Span<byte> b = stackalloc byte[2]; BinaryPrimitives.WriteUInt16LittleEndian(b, v); stream.Write(b); }
-        public void U32(uint v) { Span<byte> b = stackalloc byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, v); stream.Write(b); }
-        public void U64(ulong v) { Span<byte> b = stackalloc byte[8]; BinaryPrimitives.WriteUInt64LittleEndian(b, v); stream.Write(b); }
+        public void U8(byte v) { Buffer.GetSpan(1)[0] = v; Buffer.Advance(1); }
+        public void U16(ushort v) { BinaryPrimitives.WriteUInt16LittleEndian(Buffer.GetSpan(2), v); Buffer.Advance(2); }
+        public void U32(uint v) { BinaryPrimitives.WriteUInt32LittleEndian(Buffer.GetSpan(4), v); Buffer.Advance(4); }
+        public void U64(ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(Buffer.GetSpan(8), v); Buffer.Advance(8); }
 
-        public void String(byte[] utf8)
+        /// <summary>A GGUF string from text; text that cannot be encoded (an unpaired surrogate) is an error naming the field.</summary>
+        public void Text(string text, string field, int index = -1)
         {
-            U64((ulong)utf8.Length);
-            stream.Write(utf8);
+            var span = Buffer.GetSpan(8 + checked(text.Length * 3));
+            var status = Utf8.FromUtf16(text, span[8..], out int charsRead, out int bytesWritten, replaceInvalidSequences: false);
+            if (status != OperationStatus.Done)
+                throw new ArgumentException($"{(index < 0 ? field : $"{field}[{index}]")}: string cannot be encoded as UTF-8 (unpaired surrogate at character {charsRead}).");
+            BinaryPrimitives.WriteUInt64LittleEndian(span, (ulong)bytesWritten);
+            Buffer.Advance(8 + bytesWritten);
         }
 
-        /// <summary>An array of fixed-size numbers, written in little-endian order.</summary>
+        /// <summary>A GGUF string from its exact bytes.</summary>
+        public void RawText(byte[] bytes)
+        {
+            U64((ulong)bytes.Length);
+            Buffer.Write(bytes);
+        }
+
+        /// <summary>An array of fixed-size numbers, in little-endian order.</summary>
         public void Block<T>(T[] items) where T : unmanaged
         {
             var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(items.AsSpan());
-            if (BitConverter.IsLittleEndian) { stream.Write(bytes); return; }
-            var copy = ArrayPool<byte>.Shared.Rent(bytes.Length);
-            try
+            var target = Buffer.GetSpan(bytes.Length)[..bytes.Length];
+            bytes.CopyTo(target);
+            if (!BitConverter.IsLittleEndian && items.Length > 0)
             {
-                bytes.CopyTo(copy);
-                int size = bytes.Length / Math.Max(1, items.Length);
-                for (int i = 0; i < bytes.Length; i += size) copy.AsSpan(i, size).Reverse();
-                stream.Write(copy, 0, bytes.Length);
+                int size = bytes.Length / items.Length;
+                for (int i = 0; i < bytes.Length; i += size) target.Slice(i, size).Reverse();
             }
-            finally { ArrayPool<byte>.Shared.Return(copy); }
+            Buffer.Advance(bytes.Length);
         }
     }
 

@@ -88,6 +88,10 @@ public class GgufMalformedTests
         Fails(new GgufBytes().Header(0, 1).RawStr([0x6B, 0xFF]).U32((uint)GgufValueType.UInt8).U8(0).ToArray(), "metadata[0].key", "is not valid UTF-8");
 
     [Fact]
+    public void EmptyKey() =>
+        Fails(new GgufBytes().Header(0, 1).Str("").U32((uint)GgufValueType.UInt8).U8(0).ToArray(), "metadata[0].key", "the name at offset 24 is empty");
+
+    [Fact]
     public void TruncatedInsideScalarValue() =>
         Fails(OneKey(GgufValueType.UInt64).U32(7).ToArray(), "metadata 'k'", "file truncated: needs 8 bytes");
 
@@ -171,6 +175,10 @@ public class GgufMalformedTests
     [Fact]
     public void TensorNameThatIsNotUtf8() =>
         Fails(new GgufBytes().Header(1, 0).RawStr([0xC3, 0x28]).U32(1).U64(1).U32(0).U64(0).ToArray(), "tensor[0].name", "is not valid UTF-8");
+
+    [Fact]
+    public void EmptyTensorName() =>
+        Fails(new GgufBytes().Header(1, 0).Str("").U32(1).U64(1).U32(0).U64(0).PadTo(32).Zeros(32).ToArray(), "tensor[0].name", "is empty");
 
     [Fact]
     public void MoreThanFourDimensions() =>

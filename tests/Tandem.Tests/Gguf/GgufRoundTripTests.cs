@@ -79,6 +79,50 @@ public class GgufRoundTripTests
     }
 
     [Fact]
+    public void CopyOntoTheOpenSourceFileReplacesItSafely()
+    {
+        // Rewriting a file in place (as a pruning or re-quantizing tool may) reads from the old mapping while the
+        // new file is written beside it; the rename then swaps it in.
+        var path = TestData.Temp("in-place.gguf");
+        try
+        {
+            File.Copy(TestData.Stories260K, path);
+            using (var file = GgufFile.Open(path))
+                GgufWriter.Copy(file, path, new GgufWriterOptions { Version = 2 });
+            using var rewritten = GgufFile.Open(path);
+            using var original = GgufFile.Open(TestData.Stories260K);
+            Assert.Equal(2u, rewritten.Version);
+            Assert.Equal(original.Tensors.Count, rewritten.Tensors.Count);
+            foreach (var t in original.Tensors)
+                Assert.True(original.TensorBytes(t).SequenceEqual(rewritten.TensorBytes(rewritten.GetTensor(t.Name))), t.Name);
+            Assert.Single(Directory.GetFiles(Path.GetDirectoryName(path)!, $"*{Path.GetFileName(path)}*"));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void CallbacksRunOnceEachInTensorOrder()
+    {
+        var calls = new List<string>();
+        GgufTensorToWrite Tensor(string name, int floats) => new(name, [floats], GgmlType.F32, GgufTensorData.FromCallback(stream =>
+        {
+            calls.Add(name);
+            for (int i = 0; i < floats; i++) stream.Write(BitConverter.GetBytes((float)i)); // many small writes
+        }));
+        var path = TestData.Temp("callbacks.gguf");
+        try
+        {
+            GgufWriter.Write(path, [], [Tensor("c", 5), Tensor("a", 1000), Tensor("b", 1)]);
+            Assert.Equal(["c", "a", "b"], calls);
+            using var file = GgufFile.Open(path);
+            var a = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(file.TensorBytes(file.GetTensor("a")));
+            Assert.Equal(999f, a[999]);
+            Assert.Equal(4f, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(file.TensorBytes(file.GetTensor("c")))[4]);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void InvalidUtf8StringsKeepTheirExactBytes()
     {
         byte[] loneContinuation = [0x61, 0x80, 0x62];       // 'a', stray continuation byte, 'b'

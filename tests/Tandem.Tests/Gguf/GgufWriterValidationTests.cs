@@ -152,6 +152,15 @@ public sealed class GgufWriterValidationTests : IDisposable
     }
 
     [Fact]
+    public void MemorySliceWritesOnlyTheSlice()
+    {
+        byte[] buffer = [9, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9];
+        GgufWriter.Write(_path, [], [new GgufTensorToWrite("w", [4], GgmlType.I16, GgufTensorData.FromBytes(buffer.AsMemory(2, 8)))]);
+        using var file = GgufFile.Open(_path);
+        Assert.Equal(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8 }, file.TensorBytes(file.GetTensor("w")).ToArray());
+    }
+
+    [Fact]
     public void TensorsArePackedAtAlignedOffsetsInTheOrderGiven()
     {
         GgufWriter.Write(_path, [new("general.alignment", GgufValue.Of(128u))],
