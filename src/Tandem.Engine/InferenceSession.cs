@@ -24,6 +24,12 @@ public sealed unsafe class InferenceSession : IDisposable
     readonly byte[] _prepared;
     readonly float[] _ropeCos, _ropeSin;
 
+    /// <summary>Receives intermediate tensors by llama.cpp's graph names ("attn_norm-0", "Qcur-0", "kqv_out-0", …) for
+    /// comparison with its eval callback; [tokens × features] row-major. Null in normal use (one branch per step).</summary>
+    public delegate void TraceHandler(string name, ReadOnlySpan<float> values);
+
+    public TraceHandler? Trace { get; set; }
+
     public int Position { get; private set; }
     public int ContextLength { get; }
     public int BatchSize { get; }
@@ -114,34 +120,56 @@ public sealed unsafe class InferenceSession : IDisposable
     {
         int n = tokens.Length, d = _c.EmbeddingLength, p0 = Position;
         Embed(tokens);
+        Emit("embd", _x, n * d);
         ComputeRopeAngles(p0, n);
         for (int layer = 0; layer < _c.BlockCount; layer++)
         {
             var lw = _w.Layers[layer];
             NormRows(_x, lw.AttentionNorm, _xb, n, d);
+            Emit("attn_norm", layer, _xb, n * d);
             MatMul(lw.Query, _xb, n, _q);
             MatMul(lw.Key, _xb, n, _k);
             MatMul(lw.Value, _xb, n, _v);
+            Emit("Vcur", layer, _v, n * _c.ValueLength);
             if (lw.QueryNorm is not null) NormHeads(_q, lw.QueryNorm, n * _c.HeadCount);
             if (lw.KeyNorm is not null) NormHeads(_k, lw.KeyNorm, n * _c.HeadCountKv);
             RotateHeads(_q, _c.HeadCount, n);
             RotateHeads(_k, _c.HeadCountKv, n);
+            Emit("Qcur", layer, _q, n * _c.QueryLength);
+            Emit("Kcur", layer, _k, n * _c.KeyValueLength);
             for (int t = 0; t < n; t++)
                 _cache.Store(layer, p0 + t, _k.AsSpan(t * _c.KeyValueLength, _c.KeyValueLength), _v.AsSpan(t * _c.ValueLength, _c.ValueLength));
             Attend(layer, p0, n);
+            Emit("kqv_out", layer, _att, n * _c.HeadCount * _c.ValueHeadDim);
             MatMul(lw.AttentionOutput, _att, n, _xb2);
+            Emit("attn_out", layer, _xb2, n * d);
             AddRows(_x, _xb2, n * d);
+            Emit("ffn_inp", layer, _x, n * d);
             NormRows(_x, lw.FeedForwardNorm, _xb, n, d);
+            Emit("ffn_norm", layer, _xb, n * d);
             MatMul(lw.Gate, _xb, n, _gate);
             MatMul(lw.Up, _xb, n, _up);
-            SwiGlu.Apply(_gate.AsSpan(0, n * _c.FeedForwardLength), _up.AsSpan(0, n * _c.FeedForwardLength));
+            Emit("ffn_gate", layer, _gate, n * _c.FeedForwardLength);
+            Emit("ffn_up", layer, _up, n * _c.FeedForwardLength);
+            SwiGlu.Apply(_gate.AsSpan(0, n * _c.FeedForwardLength), _up.AsSpan(0, n * _c.FeedForwardLength), _c.FeedForwardLength);
+            Emit("ffn_swiglu", layer, _gate, n * _c.FeedForwardLength);
             MatMul(lw.Down, _gate, n, _xb2);
+            Emit("ffn_out", layer, _xb2, n * d);
             AddRows(_x, _xb2, n * d);
+            Emit("l_out", layer, _x, n * d);
         }
         Position = p0 + n;
         if (logitRows == 0) return;
         NormRows(_x.AsSpan(firstLogit * d), _w.OutputNorm, _xb, logitRows, d);
+        Emit("result_norm", _xb, logitRows * d);
         MatMul(_w.Output, _xb, logitRows, _logits);
+    }
+
+    void Emit(string name, float[] values, int count) => Trace?.Invoke(name, values.AsSpan(0, count));
+
+    void Emit(string name, int layer, float[] values, int count)
+    {
+        if (Trace is { } trace) trace($"{name}-{layer}", values.AsSpan(0, count));
     }
 
     void Embed(ReadOnlySpan<int> tokens)
@@ -243,7 +271,7 @@ public sealed unsafe class InferenceSession : IDisposable
                 byte* row = _w.Row(r);
                 float b = bias is null ? 0f : bias[r];
                 for (int t = 0; t < _tokens; t++)
-                    _output[(long)t * outRows + r] = kernel.Dot(row, _prepared + t * _preparedRow, n) + b;
+                    _output[(long)t * outRows + r] = kernel.DotInMatMul(row, _prepared + t * _preparedRow, n, t, _tokens) + b;
             }
         }
     }

@@ -91,7 +91,7 @@ public static class Attention
             }
             var v = values.Slice(j * geometry.ValueStride + geometry.ValueOffset, vd);
             MultiplyAddF16(acc, v, weight);
-            sum = sum * oldScale + weight;
+            sum = MathF.FusedMultiplyAdd(sum, oldScale, weight); // GCC contracts ggml's S*ms + vs
         }
         float inv = 1f / sum;
         for (int i = 0; i < vd; i++) output[i] = (float)acc[i] * inv;

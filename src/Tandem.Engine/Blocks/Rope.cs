@@ -30,8 +30,10 @@ public static class Rope
             int a = layout == RopeLayout.Normal ? 2 * i : i;
             int b = layout == RopeLayout.Normal ? 2 * i + 1 : i + half;
             float x0 = head[a], x1 = head[b];
-            head[a] = x0 * cos[i] - x1 * sin[i];
-            head[b] = x0 * sin[i] + x1 * cos[i];
+            // GCC contracts ggml's x0·cos − x1·sin into a fused multiply-add around the rounded second product;
+            // doing the same keeps Q and K bit-identical to llama.cpp's.
+            head[a] = MathF.FusedMultiplyAdd(x0, cos[i], -(x1 * sin[i]));
+            head[b] = MathF.FusedMultiplyAdd(x0, sin[i], x1 * cos[i]);
         }
     }
 }

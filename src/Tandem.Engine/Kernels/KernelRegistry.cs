@@ -57,6 +57,8 @@ public static unsafe class KernelRegistry
             var simd = SimdKernels.Create(type);
             best[type] = simd.Count > 0 ? simd[^1] : reference;
         }
+        foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16 })
+            best[type] = new GgmlFloatKernel(type);
         return best;
     }
 }
