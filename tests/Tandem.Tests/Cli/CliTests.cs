@@ -112,6 +112,7 @@ public class CliTests
         string path = Path.Combine(Path.GetTempPath(), "tandem-no-such-model.gguf");
         AssertOneLineError(TandemProcess.Run("inspect", path), 1, "tandem-no-such-model.gguf");
         AssertOneLineError(TandemProcess.Run("run", "-m", path, "-p", "hi"), 1, "tandem-no-such-model.gguf");
+        AssertOneLineError(TandemProcess.Run("run", "-f", path + ".txt"), 1, "tandem-no-such-model.gguf.txt");
     }
 
     [Fact]
@@ -130,6 +131,9 @@ public class CliTests
         AssertOneLineError(TandemProcess.Run("run", "-n", "3"), 2, "prompt");
         AssertOneLineError(TandemProcess.Run("run", "-p", "hi", "--top-p", "1.5"), 2, "--top-p");
         AssertOneLineError(TandemProcess.Run("inspect"), 2, "model file");
+        AssertOneLineError(TandemProcess.Run("run", "-p", "hi", "-f", "prompt.txt"), 2, "--file");
+        AssertOneLineError(TandemProcess.Run("run", "-p", "hi", "--seed", "-5"), 2, "--seed");
+        AssertOneLineError(TandemProcess.Run("chat", "extra"), 2, "extra");
         Assert.Equal(2, TandemProcess.Run().ExitCode);
     }
 
