@@ -55,6 +55,9 @@ public static class RunCommand
         var sampler = new Sampler(loaded.Session.VocabSize, o.Sampling);
         var generator = new TextGenerator(loaded.Model, loaded.Session, sampler);
         var request = new GenerationRequest { Prompt = o.Prompt, MaxTokens = o.MaxTokens, StopStrings = o.StopStrings };
+        int[] promptTokens = generator.PromptTokens(request); // tokenize once, and fail before echoing anything
+        generator.EnsureFits(promptTokens.Length);
+        request = request with { PromptTokens = promptTokens };
 
         GenerationResult result;
         if (o.Json)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Tandem.Engine.Generation;
@@ -10,11 +11,13 @@ namespace Tandem.Engine.Generation;
 public sealed class StopStringMatcher
 {
     readonly string[] _stops;
+    readonly SearchValues<char> _firstChars; // a stop string can only begin at one of these
     readonly StringBuilder _pending = new();
 
     public StopStringMatcher(IEnumerable<string> stopStrings)
     {
         _stops = stopStrings.Where(s => s.Length > 0).Distinct(StringComparer.Ordinal).ToArray();
+        _firstChars = SearchValues.Create(_stops.Select(s => s[0]).Distinct().ToArray());
     }
 
     public IReadOnlyList<string> StopStrings => _stops;
@@ -30,6 +33,8 @@ public sealed class StopStringMatcher
     {
         if (Stopped) return "";
         if (_stops.Length == 0) return text;
+        // common case, without allocating: nothing held back and no stop string can begin in this text
+        if (_pending.Length == 0 && !text.AsSpan().ContainsAny(_firstChars)) return text;
         _pending.Append(text);
         string s = _pending.ToString();
 

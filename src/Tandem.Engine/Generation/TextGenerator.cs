@@ -36,6 +36,16 @@ public sealed class TextGenerator
         request.PromptTokens?.ToArray()
         ?? _tokenizer.Encode(request.Prompt ?? throw new ArgumentException("the request has neither prompt text nor prompt tokens"), request.AddSpecial, request.ParseSpecial);
 
+    /// <summary>Throws <see cref="ContextOverflowException"/> unless a prompt of this many tokens fits in what is left of the context.</summary>
+    public void EnsureFits(int promptTokens)
+    {
+        int room = _session.ContextLength - _session.Position;
+        if (promptTokens > room)
+            throw new ContextOverflowException(
+                $"the prompt is {promptTokens} tokens but the context has room for {room} " +
+                $"(context length {_session.ContextLength}, {_session.Position} already used); use a larger context length or a shorter prompt");
+    }
+
     /// <summary>
     /// Runs one generation. <paramref name="onText"/> receives each piece of text as soon as it is final
     /// (complete UTF-8, not possibly part of a stop string).
@@ -49,11 +59,8 @@ public sealed class TextGenerator
         foreach (int t in prompt)
             if ((uint)t >= (uint)_session.VocabSize)
                 throw new ArgumentException($"prompt token {t} is outside the vocabulary of {_session.VocabSize}");
+        EnsureFits(prompt.Length);
         int room = _session.ContextLength - _session.Position;
-        if (prompt.Length > room)
-            throw new ContextOverflowException(
-                $"the prompt is {prompt.Length} tokens but the context has room for {room} " +
-                $"(context length {_session.ContextLength}, {_session.Position} already used); use a larger context length or a shorter prompt");
 
         var decoder = new StreamingDecoder(_tokenizer, request.RenderSpecial);
         var matcher = new StopStringMatcher(request.StopStrings);

@@ -112,6 +112,7 @@ public class CliTests
         string path = Path.Combine(Path.GetTempPath(), "tandem-no-such-model.gguf");
         AssertOneLineError(TandemProcess.Run("inspect", path), 1, "tandem-no-such-model.gguf");
         AssertOneLineError(TandemProcess.Run("run", "-m", path, "-p", "hi"), 1, "tandem-no-such-model.gguf");
+        AssertOneLineError(TandemProcess.Run("run", "-f", path + ".txt"), 1, "tandem-no-such-model.gguf.txt");
     }
 
     [Fact]
@@ -130,6 +131,9 @@ public class CliTests
         AssertOneLineError(TandemProcess.Run("run", "-n", "3"), 2, "prompt");
         AssertOneLineError(TandemProcess.Run("run", "-p", "hi", "--top-p", "1.5"), 2, "--top-p");
         AssertOneLineError(TandemProcess.Run("inspect"), 2, "model file");
+        AssertOneLineError(TandemProcess.Run("run", "-p", "hi", "-f", "prompt.txt"), 2, "--file");
+        AssertOneLineError(TandemProcess.Run("run", "-p", "hi", "--seed", "-5"), 2, "--seed");
+        AssertOneLineError(TandemProcess.Run("chat", "extra"), 2, "extra");
         Assert.Equal(2, TandemProcess.Run().ExitCode);
     }
 
@@ -192,10 +196,15 @@ public class CliTests
     }
 
     [Fact]
-    public void ChatAnswersEachLineOfStdin()
+    public void ChatKeepsTheCacheBetweenTurns()
     {
-        var r = TandemProcess.RunWithInput("Hello there\nTell me a story\n", "chat", "--temp", "0", "-n", "12", "--stats");
+        const string first = "Once upon a time there was a little girl named Lily who liked to play in the park with her big red ball and her dog";
+        var r = TandemProcess.RunWithInput(first + "\nHi\n", "chat", "--temp", "0", "-n", "12", "-c", "512", "--stats");
         Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Equal(2, r.Stderr.Split("prefill").Length - 1);
+        var prefills = System.Text.RegularExpressions.Regex.Matches(r.Stderr, @"prefill\s+[\d.]+ ms\s+(\d+) tokens")
+            .Select(m => int.Parse(m.Groups[1].Value)).ToArray();
+        Assert.Equal(2, prefills.Length);
+        // the second turn evaluates only what is new (at most the reply and "Hi" with its markup), not the first message again
+        Assert.True(prefills[1] < prefills[0], $"second turn evaluated {prefills[1]} tokens, first {prefills[0]}");
     }
 }

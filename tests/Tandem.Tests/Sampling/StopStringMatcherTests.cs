@@ -118,4 +118,14 @@ public class StopStringMatcherTests
             Assert.Equal(cut >= 0, m.Stopped);
         }
     }
+
+    [Fact]
+    public void PlainTextPassesWithoutCopying()
+    {
+        var m = new StopStringMatcher(["<|im_end|>"]);
+        string piece = " once upon a time";
+        Assert.Same(piece, m.Push(piece));
+        Assert.Equal("x", m.Push("x<"));
+        Assert.Equal("<y", m.Push("y")); // held text is released with the next piece
+    }
 }
