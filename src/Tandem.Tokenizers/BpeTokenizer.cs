@@ -32,28 +32,49 @@ public sealed class BpeTokenizer : Tokenizer
         _ignoreMerges = ignoreMerges;
         var extraIds = new Dictionary<string, int>(StringComparer.Ordinal);
         int n = _tokens.Length;
-        int Id(string s)
+        int Id(ReadOnlySpan<char> s)
         {
-            if (_tokenToId.TryGetValue(s, out var id)) return id;
-            if (extraIds.TryGetValue(s, out id)) return id;
+            if (_lookup.TryGetValue(s, out var id)) return id;
+            string str = s.ToString();
+            if (extraIds.TryGetValue(str, out id)) return id;
             id = n + _extra.Count;
-            _extra.Add(s);
-            extraIds[s] = id;
+            _extra.Add(str);
+            extraIds[str] = id;
             return id;
         }
-        _mergeRank = new Dictionary<long, int>(merges.Count);
+        _mergeRank = new Dictionary<long, int>(merges.Count, PairComparer.Instance);
         _mergeResult = new int[merges.Count];
+        Span<char> buf = stackalloc char[256];
         for (int r = 0; r < merges.Count; r++)
         {
             var (l, rt) = merges[r];
             int a = Id(l), b = Id(rt);
-            _mergeResult[r] = Id(l + rt);
+            int len = l.Length + rt.Length;
+            if (len <= buf.Length)
+            {
+                l.AsSpan().CopyTo(buf);
+                rt.AsSpan().CopyTo(buf[l.Length..]);
+                _mergeResult[r] = Id(buf[..len]);
+            }
+            else _mergeResult[r] = Id(l + rt);
             _mergeRank.TryAdd(((long)a << 32) | (uint)b, r);
         }
         for (int b = 0; b < 256; b++)
         {
             string s = Unicode.ByteToChar[b].ToString();
             _byteSymbol[b] = _tokenToId.TryGetValue(s, out var id) ? id : extraIds.TryGetValue(s, out id) ? id : -1;
+        }
+    }
+
+    /// <summary>Hashes a (left, right) id pair well (long's own hash, low ^ high, collides for most id pairs).</summary>
+    sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+        public bool Equals(long x, long y) => x == y;
+        public int GetHashCode(long v)
+        {
+            ulong h = (ulong)v * 0x9E3779B97F4A7C15UL;
+            return (int)(h >> 32) ^ (int)h;
         }
     }
 

@@ -20,18 +20,23 @@ internal static class HuggingFaceLoader
 
         // vocabulary
         var vocab = model.GetProperty("vocab");
+        var entries = new List<(string, int)>(200_000);
         int maxId = -1;
-        foreach (var p in vocab.EnumerateObject()) maxId = Math.Max(maxId, p.Value.GetInt32());
+        foreach (var p in vocab.EnumerateObject())
+        {
+            int id = p.Value.GetInt32();
+            entries.Add((p.Name, id));
+            if (id > maxId) maxId = id;
+        }
         var added = root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array ? at : default;
         if (added.ValueKind == JsonValueKind.Array)
             foreach (var a in added.EnumerateArray()) maxId = Math.Max(maxId, a.GetProperty("id").GetInt32());
         int n = maxId + 1;
         var tokens = new string[n];
         var attrs = new TokenAttr[n];
-        foreach (var p in vocab.EnumerateObject())
+        foreach (var (name, id) in entries)
         {
-            int id = p.Value.GetInt32();
-            tokens[id] = p.Name;
+            tokens[id] = name;
             attrs[id] = TokenAttr.Normal;
         }
         if (added.ValueKind == JsonValueKind.Array)
@@ -80,10 +85,9 @@ internal static class HuggingFaceLoader
             if (c.TryGetProperty("add_eos_token", out var ae) && ae.ValueKind is JsonValueKind.True or JsonValueKind.False) init.AddEos = ae.GetBoolean();
             if (c.TryGetProperty("clean_up_tokenization_spaces", out var cu) && cu.ValueKind is JsonValueKind.True or JsonValueKind.False) init.CleanSpaces = cu.GetBoolean();
         }
-        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < n; i++) ids[tokens[i]] = i;
-        if (bosText is not null && ids.TryGetValue(bosText, out var bos)) init.Bos = bos;
-        if (eosText is not null && ids.TryGetValue(eosText, out var eos)) init.Eos = eos;
+        int Find(string text) => Array.LastIndexOf(tokens, text);
+        if (bosText is not null && Find(bosText) is >= 0 and var bos) init.Bos = bos;
+        if (eosText is not null && Find(eosText) is >= 0 and var eos) init.Eos = eos;
         // a post-processor template that starts with the BOS token means BOS is added
         if (init.Bos is { } b && !File.Exists(configPath) && root.TryGetProperty("post_processor", out var pp) && pp.ValueKind == JsonValueKind.Object
             && JsonContains(pp, tokens[b]))
