@@ -25,6 +25,8 @@ public sealed class BpeTokenizer : Tokenizer
     public int MergeCount => _mergeResult.Length;
     /// <summary>Apply Unicode NFC to text before tokenizing (a tokenizer.json "NFC" normalizer).</summary>
     internal bool NormalizeNfc { get; init; }
+    /// <summary>Put a space before each piece of text that does not start with one (a tokenizer.json ByteLevel add_prefix_space).</summary>
+    internal bool AddPrefixSpace { get; init; }
 
     internal BpeTokenizer(VocabInit init, IReadOnlyList<(string Left, string Right)> merges, PreTokenizer pre, bool ignoreMerges) : base(init)
     {
@@ -81,6 +83,7 @@ public sealed class BpeTokenizer : Tokenizer
     private protected override void EncodeText(string text, bool afterSpecial, List<int> output)
     {
         if (NormalizeNfc) text = Nfc(text);
+        if (AddPrefixSpace && !text.StartsWith(' ')) text = " " + text;
         var cps = Unicode.Codepoints(text);
         var lens = _pre.Split(cps);
         int start = 0;

@@ -65,8 +65,8 @@ internal static class HuggingFaceLoader
 
         // pre-tokenizer
         var patterns = new List<string>();
-        bool byteLevel = false;
-        if (root.TryGetProperty("pre_tokenizer", out var pre) && pre.ValueKind == JsonValueKind.Object) CollectPre(pre, patterns, ref byteLevel);
+        bool byteLevel = false, addPrefixSpace = false;
+        if (root.TryGetProperty("pre_tokenizer", out var pre) && pre.ValueKind == JsonValueKind.Object) CollectPre(pre, patterns, ref byteLevel, ref addPrefixSpace);
         if (root.TryGetProperty("decoder", out var dec) && dec.ValueKind == JsonValueKind.Object && JsonContains(dec, "ByteLevel")) byteLevel = true;
         if (!byteLevel) throw new NotSupportedException("Only byte-level BPE tokenizer.json files are supported.");
         bool nfc = root.TryGetProperty("normalizer", out var norm) && norm.ValueKind == JsonValueKind.Object && JsonContains(norm, "NFC");
@@ -93,7 +93,7 @@ internal static class HuggingFaceLoader
             && JsonContains(pp, tokens[b]))
             init.AddBos = true;
 
-        return new BpeTokenizer(init, merges, new PreTokenizer(patterns), ignoreMerges) { NormalizeNfc = nfc };
+        return new BpeTokenizer(init, merges, new PreTokenizer(patterns), ignoreMerges) { NormalizeNfc = nfc, AddPrefixSpace = addPrefixSpace };
     }
 
     static string? TokenString(JsonElement cfg, string key)
@@ -107,13 +107,13 @@ internal static class HuggingFaceLoader
         };
     }
 
-    static void CollectPre(JsonElement pre, List<string> patterns, ref bool byteLevel)
+    static void CollectPre(JsonElement pre, List<string> patterns, ref bool byteLevel, ref bool addPrefixSpace)
     {
         string type = pre.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
         switch (type)
         {
             case "Sequence":
-                foreach (var p in pre.GetProperty("pretokenizers").EnumerateArray()) CollectPre(p, patterns, ref byteLevel);
+                foreach (var p in pre.GetProperty("pretokenizers").EnumerateArray()) CollectPre(p, patterns, ref byteLevel, ref addPrefixSpace);
                 break;
             case "Split":
                 var pat = pre.GetProperty("pattern");
@@ -122,6 +122,7 @@ internal static class HuggingFaceLoader
                 break;
             case "ByteLevel":
                 byteLevel = true;
+                if (pre.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True) addPrefixSpace = true;
                 if (!pre.TryGetProperty("use_regex", out var ur) || ur.ValueKind != JsonValueKind.False) patterns.Add(PreTokenizer.Gpt2PatternHf);
                 break;
             case "Digits":

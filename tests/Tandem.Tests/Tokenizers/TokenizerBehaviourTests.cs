@@ -140,6 +140,23 @@ public class TokenizerBehaviourTests(ITestOutputHelper output)
         Assert.Equal(" Once upon", string.Concat(ids.Select(gen.Push)) + gen.Flush());
     }
 
+    [Theory]
+    [InlineData("stories")]
+    [InlineData("qwen")]
+    [InlineData("deepseek-llm")]
+    [InlineData("falcon")]
+    public void OddInputDoesNotThrow(string which)
+    {
+        var tok = which switch { "stories" => Stories, "qwen" => Qwen, _ => TokenizerCache.Vocab(which) };
+        foreach (var text in new[] { "\uD800abc", "abc\uDC00", "\0\u0001\u001F\u007F", new string(' ', 5000), new string('a', 3000), "\uFFFF\U0010FFFF", "<|im_start|><|im_start|>" })
+        {
+            var ids = tok.Encode(text, true, true);
+            Assert.All(ids, id => Assert.InRange(id, 0, tok.VocabSize - 1));
+            tok.Decode(ids, renderSpecial: true);
+        }
+        Assert.Empty(tok.Encode("", false, true));
+    }
+
     [Fact]
     public void CleanUpSpacesFollowsLlamaCpp()
     {
