@@ -141,6 +141,17 @@ public class TokenizerBehaviourTests(ITestOutputHelper output)
         Assert.Equal(" Once upon", string.Concat(ids.Select(gen.Push)) + gen.Flush());
     }
 
+    [Fact]
+    public void Phi3SpecialTokensSwallowFollowingWhitespace()
+    {
+        // llama.cpp gives Phi-3's special tokens the rstrip attribute: whitespace after them is dropped before
+        // tokenizing, and the text that follows gets SentencePiece's leading space as after any special token
+        var phi3 = TokenizerCache.Vocab("phi-3");
+        int user = phi3.TokenId("<|user|>")!.Value, end = phi3.TokenId("<|end|>")!.Value, assistant = phi3.TokenId("<|assistant|>")!.Value;
+        var ids = phi3.Encode("<|user|>\nHello<|end|>\n<|assistant|>", false, true);
+        Assert.Equal([user, phi3.TokenId("▁Hello")!.Value, end, assistant], ids);
+    }
+
     [Theory]
     [InlineData("stories")]
     [InlineData("qwen")]
