@@ -25,6 +25,8 @@ public sealed class BpeTokenizer : Tokenizer
     public int MergeCount => _mergeResult.Length;
     /// <summary>Apply Unicode NFC to text before tokenizing (a tokenizer.json "NFC" normalizer).</summary>
     internal bool NormalizeNfc { get; init; }
+    /// <summary>Put a space before each piece of text that does not start with one (a tokenizer.json ByteLevel add_prefix_space).</summary>
+    internal bool AddPrefixSpace { get; init; }
 
     internal BpeTokenizer(VocabInit init, IReadOnlyList<(string Left, string Right)> merges, PreTokenizer pre, bool ignoreMerges) : base(init)
     {
@@ -32,22 +34,31 @@ public sealed class BpeTokenizer : Tokenizer
         _ignoreMerges = ignoreMerges;
         var extraIds = new Dictionary<string, int>(StringComparer.Ordinal);
         int n = _tokens.Length;
-        int Id(string s)
+        int Id(ReadOnlySpan<char> s)
         {
-            if (_tokenToId.TryGetValue(s, out var id)) return id;
-            if (extraIds.TryGetValue(s, out id)) return id;
+            if (_lookup.TryGetValue(s, out var id)) return id;
+            string str = s.ToString();
+            if (extraIds.TryGetValue(str, out id)) return id;
             id = n + _extra.Count;
-            _extra.Add(s);
-            extraIds[s] = id;
+            _extra.Add(str);
+            extraIds[str] = id;
             return id;
         }
-        _mergeRank = new Dictionary<long, int>(merges.Count);
+        _mergeRank = new Dictionary<long, int>(merges.Count, PairComparer.Instance);
         _mergeResult = new int[merges.Count];
+        Span<char> buf = stackalloc char[256];
         for (int r = 0; r < merges.Count; r++)
         {
             var (l, rt) = merges[r];
             int a = Id(l), b = Id(rt);
-            _mergeResult[r] = Id(l + rt);
+            int len = l.Length + rt.Length;
+            if (len <= buf.Length)
+            {
+                l.AsSpan().CopyTo(buf);
+                rt.AsSpan().CopyTo(buf[l.Length..]);
+                _mergeResult[r] = Id(buf[..len]);
+            }
+            else _mergeResult[r] = Id(l + rt);
             _mergeRank.TryAdd(((long)a << 32) | (uint)b, r);
         }
         for (int b = 0; b < 256; b++)
@@ -57,9 +68,22 @@ public sealed class BpeTokenizer : Tokenizer
         }
     }
 
+    /// <summary>Hashes a (left, right) id pair well (long's own hash, low ^ high, collides for most id pairs).</summary>
+    sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+        public bool Equals(long x, long y) => x == y;
+        public int GetHashCode(long v)
+        {
+            ulong h = (ulong)v * 0x9E3779B97F4A7C15UL;
+            return (int)(h >> 32) ^ (int)h;
+        }
+    }
+
     private protected override void EncodeText(string text, bool afterSpecial, List<int> output)
     {
         if (NormalizeNfc) text = Nfc(text);
+        if (AddPrefixSpace && !text.StartsWith(' ')) text = " " + text;
         var cps = Unicode.Codepoints(text);
         var lens = _pre.Split(cps);
         int start = 0;

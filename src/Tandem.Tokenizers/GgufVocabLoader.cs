@@ -15,13 +15,19 @@ internal static class GgufVocabLoader
         var attrs = new TokenAttr[n];
         var types = f.GetArray("tokenizer.ggml.token_type");
         for (int i = 0; i < n; i++)
-            attrs[i] = types is null ? TokenAttr.Normal : VocabInit.AttrFromType(Convert.ToInt64(types.Items.GetValue(i)));
+            attrs[i] = types is null || i >= types.Count ? TokenAttr.Normal : VocabInit.AttrFromType(types.Items switch
+            {
+                int[] a => a[i],
+                uint[] a => a[i],
+                _ => Convert.ToInt64(types.Items.GetValue(i)),
+            });
 
         float[]? scores = null;
         if (f.GetArray("tokenizer.ggml.scores") is { } sa)
         {
             scores = new float[n];
-            for (int i = 0; i < n && i < sa.Count; i++) scores[i] = Convert.ToSingle(sa.Items.GetValue(i));
+            if (sa.Items is float[] fa) Array.Copy(fa, scores, Math.Min(n, fa.Length));
+            else for (int i = 0; i < n && i < sa.Count; i++) scores[i] = Convert.ToSingle(sa.Items.GetValue(i));
         }
 
         var init = new VocabInit { Tokens = tokens, Attrs = attrs, Scores = scores, ModelName = f.GetString("general.name") };

@@ -12,26 +12,21 @@ internal static class HuggingFaceLoader
 {
     public static Tokenizer Load(string path)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 256 });
-        var root = doc.RootElement;
-        var model = root.GetProperty("model");
-        string type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "BPE";
-        if (type != "BPE") throw new NotSupportedException($"Unsupported tokenizer.json model type '{type}'.");
+        var json = Read(File.ReadAllBytes(path));
+        if (json.ModelType != "BPE") throw new NotSupportedException($"Unsupported tokenizer.json model type '{json.ModelType}'.");
 
         // vocabulary
-        var vocab = model.GetProperty("vocab");
         int maxId = -1;
-        foreach (var p in vocab.EnumerateObject()) maxId = Math.Max(maxId, p.Value.GetInt32());
-        var added = root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array ? at : default;
+        foreach (var (_, id) in json.Vocab) maxId = Math.Max(maxId, id);
+        var added = json.AddedTokens;
         if (added.ValueKind == JsonValueKind.Array)
             foreach (var a in added.EnumerateArray()) maxId = Math.Max(maxId, a.GetProperty("id").GetInt32());
         int n = maxId + 1;
         var tokens = new string[n];
         var attrs = new TokenAttr[n];
-        foreach (var p in vocab.EnumerateObject())
+        foreach (var (name, id) in json.Vocab)
         {
-            int id = p.Value.GetInt32();
-            tokens[id] = p.Name;
+            tokens[id] = name;
             attrs[id] = TokenAttr.Normal;
         }
         if (added.ValueKind == JsonValueKind.Array)
@@ -48,23 +43,16 @@ internal static class HuggingFaceLoader
         for (int i = 0; i < n; i++)
             if (tokens[i] is null) { tokens[i] = $"[PAD{i}]"; attrs[i] = TokenAttr.Unused; }
 
-        // merges
-        var mergesEl = model.GetProperty("merges");
-        var merges = new List<(string, string)>(mergesEl.GetArrayLength());
-        foreach (var m in mergesEl.EnumerateArray())
-        {
-            if (m.ValueKind == JsonValueKind.String) merges.Add(GgufVocabLoader.SplitMerge(m.GetString()!));
-            else merges.Add((m[0].GetString()!, m[1].GetString()!));
-        }
-        bool ignoreMerges = model.TryGetProperty("ignore_merges", out var im) && im.ValueKind == JsonValueKind.True;
+        var merges = json.Merges;
+        bool ignoreMerges = json.IgnoreMerges;
 
         // pre-tokenizer
         var patterns = new List<string>();
-        bool byteLevel = false;
-        if (root.TryGetProperty("pre_tokenizer", out var pre) && pre.ValueKind == JsonValueKind.Object) CollectPre(pre, patterns, ref byteLevel);
-        if (root.TryGetProperty("decoder", out var dec) && dec.ValueKind == JsonValueKind.Object && JsonContains(dec, "ByteLevel")) byteLevel = true;
+        bool byteLevel = false, addPrefixSpace = false;
+        if (json.PreTokenizer.ValueKind == JsonValueKind.Object) CollectPre(json.PreTokenizer, patterns, ref byteLevel, ref addPrefixSpace);
+        if (json.Decoder.ValueKind == JsonValueKind.Object && JsonContains(json.Decoder, "ByteLevel")) byteLevel = true;
         if (!byteLevel) throw new NotSupportedException("Only byte-level BPE tokenizer.json files are supported.");
-        bool nfc = root.TryGetProperty("normalizer", out var norm) && norm.ValueKind == JsonValueKind.Object && JsonContains(norm, "NFC");
+        bool nfc = json.Normalizer.ValueKind == JsonValueKind.Object && JsonContains(json.Normalizer, "NFC");
 
         var init = new VocabInit { Tokens = tokens, Attrs = attrs };
         // tokenizer_config.json: bos/eos tokens, add_bos/add_eos, clean-up
@@ -80,16 +68,96 @@ internal static class HuggingFaceLoader
             if (c.TryGetProperty("add_eos_token", out var ae) && ae.ValueKind is JsonValueKind.True or JsonValueKind.False) init.AddEos = ae.GetBoolean();
             if (c.TryGetProperty("clean_up_tokenization_spaces", out var cu) && cu.ValueKind is JsonValueKind.True or JsonValueKind.False) init.CleanSpaces = cu.GetBoolean();
         }
-        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < n; i++) ids[tokens[i]] = i;
-        if (bosText is not null && ids.TryGetValue(bosText, out var bos)) init.Bos = bos;
-        if (eosText is not null && ids.TryGetValue(eosText, out var eos)) init.Eos = eos;
+        int Find(string text) => Array.LastIndexOf(tokens, text);
+        if (bosText is not null && Find(bosText) is >= 0 and var bos) init.Bos = bos;
+        if (eosText is not null && Find(eosText) is >= 0 and var eos) init.Eos = eos;
         // a post-processor template that starts with the BOS token means BOS is added
-        if (init.Bos is { } b && !File.Exists(configPath) && root.TryGetProperty("post_processor", out var pp) && pp.ValueKind == JsonValueKind.Object
-            && JsonContains(pp, tokens[b]))
+        if (init.Bos is { } b && !File.Exists(configPath) && json.PostProcessor.ValueKind == JsonValueKind.Object
+            && JsonContains(json.PostProcessor, tokens[b]))
             init.AddBos = true;
 
-        return new BpeTokenizer(init, merges, new PreTokenizer(patterns), ignoreMerges) { NormalizeNfc = nfc };
+        return new BpeTokenizer(init, merges, new PreTokenizer(patterns), ignoreMerges) { NormalizeNfc = nfc, AddPrefixSpace = addPrefixSpace };
+    }
+
+    sealed class RawJson
+    {
+        public string ModelType = "BPE";
+        public List<(string, int)> Vocab = [];
+        public List<(string, string)> Merges = [];
+        public bool IgnoreMerges;
+        public JsonElement AddedTokens, PreTokenizer, Decoder, Normalizer, PostProcessor;
+    }
+
+    /// <summary>Reads tokenizer.json with a forward-only reader: the big vocab and merges go straight into lists.</summary>
+    static RawJson Read(byte[] bytes)
+    {
+        var r = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 256, CommentHandling = JsonCommentHandling.Skip });
+        var result = new RawJson();
+        bool sawModel = false;
+        Expect(ref r, JsonTokenType.StartObject);
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            string name = r.GetString()!;
+            r.Read();
+            switch (name)
+            {
+                case "model" when r.TokenType == JsonTokenType.StartObject:
+                    sawModel = true;
+                    ReadModel(ref r, result);
+                    break;
+                case "added_tokens": result.AddedTokens = JsonElement.ParseValue(ref r); break;
+                case "pre_tokenizer": result.PreTokenizer = JsonElement.ParseValue(ref r); break;
+                case "decoder": result.Decoder = JsonElement.ParseValue(ref r); break;
+                case "normalizer": result.Normalizer = JsonElement.ParseValue(ref r); break;
+                case "post_processor": result.PostProcessor = JsonElement.ParseValue(ref r); break;
+                default: r.Skip(); break;
+            }
+        }
+        if (!sawModel) throw new NotSupportedException("tokenizer.json has no model.");
+        return result;
+    }
+
+    static void ReadModel(ref Utf8JsonReader r, RawJson result)
+    {
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            string name = r.GetString()!;
+            r.Read();
+            switch (name)
+            {
+                case "type": result.ModelType = r.GetString() ?? "BPE"; break;
+                case "ignore_merges": result.IgnoreMerges = r.TokenType == JsonTokenType.True; break;
+                case "vocab" when r.TokenType == JsonTokenType.StartObject:
+                    while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+                    {
+                        string token = r.GetString()!;
+                        r.Read();
+                        result.Vocab.Add((token, r.GetInt32()));
+                    }
+                    break;
+                case "merges" when r.TokenType == JsonTokenType.StartArray:
+                    while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                    {
+                        if (r.TokenType == JsonTokenType.String) result.Merges.Add(GgufVocabLoader.SplitMerge(r.GetString()!));
+                        else
+                        {
+                            Expect(ref r, JsonTokenType.StartArray, read: false);
+                            r.Read(); string a = r.GetString()!;
+                            r.Read(); string b = r.GetString()!;
+                            r.Read(); Expect(ref r, JsonTokenType.EndArray, read: false);
+                            result.Merges.Add((a, b));
+                        }
+                    }
+                    break;
+                default: r.Skip(); break;
+            }
+        }
+    }
+
+    static void Expect(ref Utf8JsonReader r, JsonTokenType type, bool read = true)
+    {
+        if (read) r.Read();
+        if (r.TokenType != type) throw new JsonException($"tokenizer.json: expected {type}, found {r.TokenType} at byte {r.TokenStartIndex}.");
     }
 
     static string? TokenString(JsonElement cfg, string key)
@@ -103,13 +171,13 @@ internal static class HuggingFaceLoader
         };
     }
 
-    static void CollectPre(JsonElement pre, List<string> patterns, ref bool byteLevel)
+    static void CollectPre(JsonElement pre, List<string> patterns, ref bool byteLevel, ref bool addPrefixSpace)
     {
         string type = pre.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
         switch (type)
         {
             case "Sequence":
-                foreach (var p in pre.GetProperty("pretokenizers").EnumerateArray()) CollectPre(p, patterns, ref byteLevel);
+                foreach (var p in pre.GetProperty("pretokenizers").EnumerateArray()) CollectPre(p, patterns, ref byteLevel, ref addPrefixSpace);
                 break;
             case "Split":
                 var pat = pre.GetProperty("pattern");
@@ -118,6 +186,7 @@ internal static class HuggingFaceLoader
                 break;
             case "ByteLevel":
                 byteLevel = true;
+                if (pre.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True) addPrefixSpace = true;
                 if (!pre.TryGetProperty("use_regex", out var ur) || ur.ValueKind != JsonValueKind.False) patterns.Add(PreTokenizer.Gpt2PatternHf);
                 break;
             case "Digits":

@@ -25,10 +25,27 @@ internal sealed class PreTokenizer
     readonly ISplitStage[] _stages;
     public IReadOnlyList<string> Patterns { get; }
 
-    public PreTokenizer(IReadOnlyList<string> patterns)
+    public PreTokenizer(IReadOnlyList<string> patterns) : this(patterns, forceRegex: false) { }
+
+    /// <summary>forceRegex: run every pattern through the general regex machinery, even those with a hand-written splitter (for testing).</summary>
+    internal PreTokenizer(IReadOnlyList<string> patterns, bool forceRegex)
     {
         Patterns = patterns;
-        _stages = patterns.Select(CreateStage).ToArray();
+        _stages = patterns.Select(p => forceRegex ? RegexStage.Create(p) : CreateStage(p)).ToArray();
+    }
+
+    /// <summary>Splits a string into its words (testing and diagnostics).</summary>
+    internal List<string> SplitToStrings(string text)
+    {
+        var cps = Unicode.Codepoints(text);
+        var result = new List<string>();
+        int start = 0;
+        foreach (var len in Split(cps))
+        {
+            result.Add(Unicode.FromCodepoints(cps.AsSpan(start, len)));
+            start += len;
+        }
+        return result;
     }
 
     static ISplitStage CreateStage(string pattern)
