@@ -89,6 +89,7 @@ public static unsafe class SimdDot
 
     // ---------- float types ----------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32Avx512(byte* w, byte* a, int n)
     {
         float* x = (float*)w, y = (float*)a;
@@ -108,6 +109,7 @@ public static unsafe class SimdDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32Avx2(byte* w, byte* a, int n)
     {
         float* x = (float*)w, y = (float*)a;
@@ -128,6 +130,7 @@ public static unsafe class SimdDot
     }
 
     /// <summary>Portable 128-bit path (NEON on ARM64, SSE on x64).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32Vector128(byte* w, byte* a, int n)
     {
         float* x = (float*)w, y = (float*)a;
@@ -172,6 +175,7 @@ public static unsafe class SimdDot
         return (Vector512.ConditionalSelect(infNan, special, f.AsUInt32()) | sign).AsSingle();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F16Avx2(byte* w, byte* a, int n)
     {
         ushort* x = (ushort*)w, y = (ushort*)a;
@@ -189,6 +193,7 @@ public static unsafe class SimdDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F16Avx512(byte* w, byte* a, int n)
     {
         ushort* x = (ushort*)w, y = (ushort*)a;
@@ -209,6 +214,7 @@ public static unsafe class SimdDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Bf16ToSingle(Vector128<ushort> h) => (Avx2.ConvertToVector256Int32(h) << 16).AsSingle();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float BF16Avx2(byte* w, byte* a, int n)
     {
         ushort* x = (ushort*)w, y = (ushort*)a;
@@ -228,6 +234,7 @@ public static unsafe class SimdDot
 
     // ---------- 32-element block types ----------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q8_0<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ8_0*)w;
@@ -250,6 +257,7 @@ public static unsafe class SimdDot
         return Vector256.Sum(acc0 + acc1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_0<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ4_0*)w;
@@ -276,6 +284,7 @@ public static unsafe class SimdDot
         return Vector256.Sum(acc0 + acc1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_1<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ4_1*)w;
@@ -292,6 +301,7 @@ public static unsafe class SimdDot
         return Vector256.Sum(acc) + summ;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_0<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ5_0*)w;
@@ -309,6 +319,7 @@ public static unsafe class SimdDot
         return Vector256.Sum(acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_1<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ5_1*)w;
@@ -329,6 +340,7 @@ public static unsafe class SimdDot
 
     // ---------- K-quants (256-element super-blocks against Q8_K) ----------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q2_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ2_K*)w;
@@ -363,6 +375,7 @@ public static unsafe class SimdDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q3_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ3_K*)w;
@@ -412,6 +425,7 @@ public static unsafe class SimdDot
         utmp[0] = u0 & kmask1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ4_K*)w;
@@ -446,6 +460,7 @@ public static unsafe class SimdDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ5_K*)w;
@@ -486,6 +501,7 @@ public static unsafe class SimdDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q6_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ6_K*)w;
