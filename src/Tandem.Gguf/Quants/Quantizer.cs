@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Tandem.Gguf.Quants;
 
 /// <summary>
@@ -48,6 +49,7 @@ public static unsafe class Quantizer
 
     // ---------------- simple 32-element types ----------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_0(float* x, BlockQ4_0* y, int n)
     {
         for (int i = 0; i < n / 32; i++, x += 32)
@@ -71,6 +73,7 @@ public static unsafe class Quantizer
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_1(float* x, BlockQ4_1* y, int n)
     {
         for (int i = 0; i < n / 32; i++, x += 32)
@@ -96,6 +99,7 @@ public static unsafe class Quantizer
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5_0(float* x, BlockQ5_0* y, int n)
     {
         for (int i = 0; i < n / 32; i++, x += 32)
@@ -123,6 +127,7 @@ public static unsafe class Quantizer
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5_1(float* x, BlockQ5_1* y, int n)
     {
         for (int i = 0; i < n / 32; i++, x += 32)
@@ -152,6 +157,7 @@ public static unsafe class Quantizer
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_0(float* x, BlockQ8_0* y, int n)
     {
         for (int i = 0; i < n / 32; i++, x += 32)
@@ -167,6 +173,7 @@ public static unsafe class Quantizer
 
     // ---------------- K-quant helpers (ggml's make_*_quants) ----------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float MakeQxQuants(int n, int nmax, float* x, sbyte* L, int rmseType)
     {
         float max = 0, amax = 0;
@@ -240,6 +247,7 @@ public static unsafe class Quantizer
         _ => MathF.Sqrt(MathF.Abs(x)),
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float MakeQ3Quants(int n, int nmax, float* x, sbyte* L, bool doRmse)
     {
         float max = 0, amax = 0;
@@ -304,6 +312,7 @@ public static unsafe class Quantizer
         return 1 / iscale;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float MakeQkx2Quants(int n, int nmax, float* x, float* weights, byte* L, out float theMin, byte* Laux,
         float rmin, float rdelta, int nstep, bool useMad)
     {
@@ -387,6 +396,7 @@ public static unsafe class Quantizer
 
     // ---------------- K-quants ----------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q2_K(float* x, BlockQ2_K* y, int n)
     {
         byte* L = stackalloc byte[256];
@@ -443,6 +453,7 @@ public static unsafe class Quantizer
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q3_K(float* x, BlockQ3_K* y, int n)
     {
         sbyte* L = stackalloc sbyte[256];
@@ -561,6 +572,7 @@ public static unsafe class Quantizer
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_K(float* x, BlockQ4_K* y, int n)
     {
         byte* L = stackalloc byte[256];
@@ -581,6 +593,7 @@ public static unsafe class Quantizer
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5_K(float* x, BlockQ5_K* y, int n)
     {
         byte* L = stackalloc byte[256];
@@ -615,6 +628,7 @@ public static unsafe class Quantizer
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q6_K(float* x, BlockQ6_K* y, int n)
     {
         sbyte* L = stackalloc sbyte[256];
