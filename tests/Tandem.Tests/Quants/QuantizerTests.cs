@@ -53,3 +53,48 @@ public unsafe class QuantizerTests
         Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));
     }
 }
+
+public unsafe class QuantizerRoundTripTests
+{
+    public static TheoryData<string, double> Types => new()
+    {
+        // bound on RMS(dequantize(quantize(w)) - w) / RMS(w) over the F32 model's 2-D weights
+        { "F16", 0.0003 }, { "BF16", 0.0022 }, { "Q8_0", 0.0062 }, { "Q4_0", 0.095 }, { "Q4_1", 0.087 },
+        { "Q5_0", 0.048 }, { "Q5_1", 0.042 }, { "Q2_K", 0.33 }, { "Q3_K", 0.167 }, { "Q4_K", 0.079 },
+        { "Q5_K", 0.040 }, { "Q6_K", 0.020 },
+    };
+
+    /// <summary>Covers types without a llama.cpp test file (Q5_1) and checks quantize/dequantize consistency for all.</summary>
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void QuantizeThenDequantizeIsClose(string typeName, double bound)
+    {
+        Assert.True(GgmlTypeInfo.TryParse(typeName, out var type));
+        using var f = GgufFile.Open(TestData.Model("mini-qwen2-f32.gguf"));
+        var info = GgmlTypeInfo.Of(type);
+        foreach (var t in f.Tensors.Where(t => t.Dimensions.Length == 2 && t.Columns % info.BlockSize == 0).Take(4))
+        {
+            var x = new ReadOnlySpan<float>(f.TensorPointer(t), checked((int)t.ElementCount));
+            var q = new byte[info.RowBytes(t.Columns) * t.Rows];
+            Quantizer.Quantize(type, x, q);
+            var back = new float[x.Length];
+            fixed (byte* pq = q) fixed (float* pb = back) Dequantize.Row(type, pq, pb, x.Length);
+            double rel = QuantTestUtil.RmsDiff(x, back) / QuantTestUtil.Rms(x);
+            Assert.True(rel < bound, $"{t.Name} {typeName}: {rel:P3} >= {bound:P3}");
+        }
+    }
+
+    [Fact]
+    public void ZeroBlocksQuantizeToZeros()
+    {
+        var x = new float[512];
+        foreach (var type in new[] { GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K })
+        {
+            var q = new byte[GgmlTypeInfo.Of(type).RowBytes(x.Length)];
+            Quantizer.Quantize(type, x, q);
+            var back = new float[x.Length];
+            fixed (byte* pq = q) fixed (float* pb = back) Dequantize.Row(type, pq, pb, x.Length);
+            Assert.All(back, v => Assert.Equal(0f, v));
+        }
+    }
+}
