@@ -150,29 +150,31 @@ public static unsafe class SimdDot
         return sum;
     }
 
+    // fp16 -> fp32 without F16C: move exponent+mantissa into place (<< 13), rescale by 2^112 (exact, also for
+    // subnormals), force the exponent to all-ones for infinities/NaN, then put the sign back.
+    const float TwoPow112 = 5.192296858534828e33f;
+
     /// <summary>8 fp16 values to float (exact, including subnormals, infinities and NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> HalfToSingle(Vector128<ushort> h)
     {
-        var u = Avx2.ConvertToVector256Int32(h).AsUInt32();
-        var sign = (u & Vector256.Create(0x8000u)) << 16;
-        var em = u & Vector256.Create(0x7fffu);
-        var f = (em << 13).AsSingle() * Vector256.Create(5.192296858534828e33f); // 2^112
-        var infNan = Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7c00u));
-        var special = (em << 13) | Vector256.Create(0x7f800000u);
-        return (Vector256.ConditionalSelect(infNan, special, f.AsUInt32()) | sign).AsSingle();
+        var u = Avx2.ConvertToVector256Int32(h);
+        var em = u & Vector256.Create(0x7fff);
+        var f = ((em << 13).AsSingle() * Vector256.Create(TwoPow112)).AsInt32();
+        var special = Vector256.GreaterThan(em, Vector256.Create(0x7bff)) & Vector256.Create(0x7f800000);
+        var sign = (u << 16) & Vector256.Create(int.MinValue);
+        return (f | special | sign).AsSingle();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> HalfToSingle512(Vector256<ushort> h)
     {
-        var u = Avx512F.ConvertToVector512Int32(h).AsUInt32();
-        var sign = (u & Vector512.Create(0x8000u)) << 16;
-        var em = u & Vector512.Create(0x7fffu);
-        var f = (em << 13).AsSingle() * Vector512.Create(5.192296858534828e33f);
-        var infNan = Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7c00u));
-        var special = (em << 13) | Vector512.Create(0x7f800000u);
-        return (Vector512.ConditionalSelect(infNan, special, f.AsUInt32()) | sign).AsSingle();
+        var u = Avx512F.ConvertToVector512Int32(h);
+        var em = u & Vector512.Create(0x7fff);
+        var f = ((em << 13).AsSingle() * Vector512.Create(TwoPow112)).AsInt32();
+        var special = Vector512.GreaterThan(em, Vector512.Create(0x7bff)) & Vector512.Create(0x7f800000);
+        var sign = (u << 16) & Vector512.Create(int.MinValue);
+        return (f | special | sign).AsSingle();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -187,16 +187,16 @@ public static unsafe class SimdDot128
         return sumf;
     }
 
-    /// <summary>4 fp16 values to float (exact).</summary>
+    /// <summary>4 fp16 values (zero-extended) to float, exact (see SimdDot.HalfToSingle).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector128<float> HalfToSingle(Vector128<uint> u)
+    static Vector128<float> HalfToSingle(Vector128<uint> h)
     {
-        var sign = (u & Vector128.Create(0x8000u)) << 16;
-        var em = u & Vector128.Create(0x7fffu);
-        var f = (em << 13).AsSingle() * Vector128.Create(5.192296858534828e33f); // 2^112
-        var infNan = Vector128.GreaterThanOrEqual(em, Vector128.Create(0x7c00u));
-        var special = (em << 13) | Vector128.Create(0x7f800000u);
-        return (Vector128.ConditionalSelect(infNan, special, f.AsUInt32()) | sign).AsSingle();
+        var u = h.AsInt32();
+        var em = u & Vector128.Create(0x7fff);
+        var f = ((em << 13).AsSingle() * Vector128.Create(5.192296858534828e33f)).AsInt32(); // 2^112
+        var special = Vector128.GreaterThan(em, Vector128.Create(0x7bff)) & Vector128.Create(0x7f800000);
+        var sign = (u << 16) & Vector128.Create(int.MinValue);
+        return (f | special | sign).AsSingle();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
