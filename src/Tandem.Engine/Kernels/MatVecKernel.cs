@@ -27,4 +27,14 @@ public abstract unsafe class MatVecKernel
 
     /// <summary>Dot product of one weight row with one prepared activation row, both of <paramref name="n"/> elements.</summary>
     public abstract float Dot(byte* weightRow, byte* activationRow, int n);
+
+    /// <summary>
+    /// Dots <paramref name="rows"/> consecutive weight rows (<paramref name="rowStride"/> bytes apart) with one prepared
+    /// activation row, writing dst[0..rows). Same results as calling <see cref="Dot"/> per row.
+    /// </summary>
+    public virtual void DotRows(byte* weights, long rowStride, int rows, byte* activationRow, int n, float* dst)
+    {
+        for (int r = 0; r < rows; r++)
+            dst[r] = Dot(weights + r * rowStride, activationRow, n);
+    }
 }

@@ -234,6 +234,27 @@ public static unsafe class SimdDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float BF16Avx512(byte* w, byte* a, int n)
+    {
+        ushort* x = (ushort*)w, y = (ushort*)a;
+        var s0 = Vector512<float>.Zero; var s1 = s0;
+        int i = 0;
+        for (; i + 32 <= n; i += 32)
+        {
+            s0 = Avx512F.FusedMultiplyAdd((Avx512F.ConvertToVector512Int32(Vector256.Load(x + i)) << 16).AsSingle(),
+                (Avx512F.ConvertToVector512Int32(Vector256.Load(y + i)) << 16).AsSingle(), s0);
+            s1 = Avx512F.FusedMultiplyAdd((Avx512F.ConvertToVector512Int32(Vector256.Load(x + i + 16)) << 16).AsSingle(),
+                (Avx512F.ConvertToVector512Int32(Vector256.Load(y + i + 16)) << 16).AsSingle(), s1);
+        }
+        for (; i + 16 <= n; i += 16)
+            s0 = Avx512F.FusedMultiplyAdd((Avx512F.ConvertToVector512Int32(Vector256.Load(x + i)) << 16).AsSingle(),
+                (Avx512F.ConvertToVector512Int32(Vector256.Load(y + i)) << 16).AsSingle(), s0);
+        float sum = Vector512.Sum(s0 + s1);
+        for (; i < n; i++) sum += FloatConv.BF16ToF32(x[i]) * FloatConv.BF16ToF32(y[i]);
+        return sum;
+    }
+
     // ---------- 32-element block types ----------
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

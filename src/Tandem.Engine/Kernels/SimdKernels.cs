@@ -27,6 +27,7 @@ public static unsafe class SimdKernels
                 break;
             case GgmlType.BF16:
                 if (HasAvx2) list.Add(new FnKernel(type, "avx2", &SimdDot.BF16Avx2));
+                if (Avx512F.IsSupported) list.Add(new FnKernel(type, "avx512", &SimdDot.BF16Avx512));
                 break;
             default:
                 AddInt(list, type);
