@@ -35,4 +35,14 @@ public abstract unsafe class MatVecKernel
     /// the float rounding of the sums differs.
     /// </summary>
     public virtual float DotInMatMul(byte* weightRow, byte* activationRow, int n, int token, int tokens) => Dot(weightRow, activationRow, n);
+
+    /// <summary>
+    /// Dots <paramref name="rows"/> consecutive weight rows (<paramref name="rowStride"/> bytes apart) with one prepared
+    /// activation row, writing dst[0..rows). Same results as calling <see cref="Dot"/> per row.
+    /// </summary>
+    public virtual void DotRows(byte* weights, long rowStride, int rows, byte* activationRow, int n, float* dst)
+    {
+        for (int r = 0; r < rows; r++)
+            dst[r] = Dot(weights + r * rowStride, activationRow, n);
+    }
 }

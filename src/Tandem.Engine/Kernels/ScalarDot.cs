@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Tandem.Gguf.Quants;
 
 namespace Tandem.Engine.Kernels;
@@ -8,6 +9,7 @@ namespace Tandem.Engine.Kernels;
 /// </summary>
 public static unsafe class ScalarDot
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32(byte* w, byte* a, int n)
     {
         float* x = (float*)w, y = (float*)a;
@@ -16,14 +18,16 @@ public static unsafe class ScalarDot
         return (float)s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F16(byte* w, byte* a, int n)
     {
         ushort* x = (ushort*)w, y = (ushort*)a;
         double s = 0;
-        for (int i = 0; i < n; i++) s += FloatConv.F16ToF32(x[i]) * FloatConv.F16ToF32(y[i]);
+        for (int i = 0; i < n; i++) s += HalfTable.ToF32(x[i]) * HalfTable.ToF32(y[i]);
         return (float)s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float BF16(byte* w, byte* a, int n)
     {
         ushort* x = (ushort*)w, y = (ushort*)a;
@@ -32,6 +36,7 @@ public static unsafe class ScalarDot
         return (float)s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_0(byte* w, byte* a, int n)
     {
         var x = (BlockQ4_0*)w;
@@ -52,6 +57,7 @@ public static unsafe class ScalarDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_1(byte* w, byte* a, int n)
     {
         var x = (BlockQ4_1*)w;
@@ -72,6 +78,7 @@ public static unsafe class ScalarDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_0(byte* w, byte* a, int n)
     {
         var x = (BlockQ5_0*)w;
@@ -95,6 +102,7 @@ public static unsafe class ScalarDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_1(byte* w, byte* a, int n)
     {
         var x = (BlockQ5_1*)w;
@@ -118,6 +126,7 @@ public static unsafe class ScalarDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q8_0(byte* w, byte* a, int n)
     {
         var x = (BlockQ8_0*)w;
@@ -133,6 +142,7 @@ public static unsafe class ScalarDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q2_K(byte* w, byte* a, int n)
     {
         var x = (BlockQ2_K*)w;
@@ -172,6 +182,7 @@ public static unsafe class ScalarDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q3_K(byte* w, byte* a, int n)
     {
         var x = (BlockQ3_K*)w;
@@ -217,6 +228,7 @@ public static unsafe class ScalarDot
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_K(byte* w, byte* a, int n)
     {
         var x = (BlockQ4_K*)w;
@@ -253,6 +265,7 @@ public static unsafe class ScalarDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_K(byte* w, byte* a, int n)
     {
         var x = (BlockQ5_K*)w;
@@ -293,6 +306,7 @@ public static unsafe class ScalarDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q6_K(byte* w, byte* a, int n)
     {
         var x = (BlockQ6_K*)w;

@@ -89,6 +89,7 @@ public static unsafe class SimdDot
 
     // ---------- float types ----------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32Avx512(byte* w, byte* a, int n)
     {
         float* x = (float*)w, y = (float*)a;
@@ -108,6 +109,7 @@ public static unsafe class SimdDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32Avx2(byte* w, byte* a, int n)
     {
         float* x = (float*)w, y = (float*)a;
@@ -128,6 +130,7 @@ public static unsafe class SimdDot
     }
 
     /// <summary>Portable 128-bit path (NEON on ARM64, SSE on x64).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32Vector128(byte* w, byte* a, int n)
     {
         float* x = (float*)w, y = (float*)a;
@@ -147,31 +150,34 @@ public static unsafe class SimdDot
         return sum;
     }
 
+    // fp16 -> fp32 without F16C: move exponent+mantissa into place (<< 13), rescale by 2^112 (exact, also for
+    // subnormals), force the exponent to all-ones for infinities/NaN, then put the sign back.
+    const float TwoPow112 = 5.192296858534828e33f;
+
     /// <summary>8 fp16 values to float (exact, including subnormals, infinities and NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> HalfToSingle(Vector128<ushort> h)
     {
-        var u = Avx2.ConvertToVector256Int32(h).AsUInt32();
-        var sign = (u & Vector256.Create(0x8000u)) << 16;
-        var em = u & Vector256.Create(0x7fffu);
-        var f = (em << 13).AsSingle() * Vector256.Create(5.192296858534828e33f); // 2^112
-        var infNan = Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7c00u));
-        var special = (em << 13) | Vector256.Create(0x7f800000u);
-        return (Vector256.ConditionalSelect(infNan, special, f.AsUInt32()) | sign).AsSingle();
+        var u = Avx2.ConvertToVector256Int32(h);
+        var em = u & Vector256.Create(0x7fff);
+        var f = ((em << 13).AsSingle() * Vector256.Create(TwoPow112)).AsInt32();
+        var special = Vector256.GreaterThan(em, Vector256.Create(0x7bff)) & Vector256.Create(0x7f800000);
+        var sign = (u << 16) & Vector256.Create(int.MinValue);
+        return (f | special | sign).AsSingle();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> HalfToSingle512(Vector256<ushort> h)
     {
-        var u = Avx512F.ConvertToVector512Int32(h).AsUInt32();
-        var sign = (u & Vector512.Create(0x8000u)) << 16;
-        var em = u & Vector512.Create(0x7fffu);
-        var f = (em << 13).AsSingle() * Vector512.Create(5.192296858534828e33f);
-        var infNan = Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7c00u));
-        var special = (em << 13) | Vector512.Create(0x7f800000u);
-        return (Vector512.ConditionalSelect(infNan, special, f.AsUInt32()) | sign).AsSingle();
+        var u = Avx512F.ConvertToVector512Int32(h);
+        var em = u & Vector512.Create(0x7fff);
+        var f = ((em << 13).AsSingle() * Vector512.Create(TwoPow112)).AsInt32();
+        var special = Vector512.GreaterThan(em, Vector512.Create(0x7bff)) & Vector512.Create(0x7f800000);
+        var sign = (u << 16) & Vector512.Create(int.MinValue);
+        return (f | special | sign).AsSingle();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F16Avx2(byte* w, byte* a, int n)
     {
         ushort* x = (ushort*)w, y = (ushort*)a;
@@ -189,6 +195,7 @@ public static unsafe class SimdDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F16Avx512(byte* w, byte* a, int n)
     {
         ushort* x = (ushort*)w, y = (ushort*)a;
@@ -209,6 +216,7 @@ public static unsafe class SimdDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Bf16ToSingle(Vector128<ushort> h) => (Avx2.ConvertToVector256Int32(h) << 16).AsSingle();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float BF16Avx2(byte* w, byte* a, int n)
     {
         ushort* x = (ushort*)w, y = (ushort*)a;
@@ -226,8 +234,30 @@ public static unsafe class SimdDot
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float BF16Avx512(byte* w, byte* a, int n)
+    {
+        ushort* x = (ushort*)w, y = (ushort*)a;
+        var s0 = Vector512<float>.Zero; var s1 = s0;
+        int i = 0;
+        for (; i + 32 <= n; i += 32)
+        {
+            s0 = Avx512F.FusedMultiplyAdd((Avx512F.ConvertToVector512Int32(Vector256.Load(x + i)) << 16).AsSingle(),
+                (Avx512F.ConvertToVector512Int32(Vector256.Load(y + i)) << 16).AsSingle(), s0);
+            s1 = Avx512F.FusedMultiplyAdd((Avx512F.ConvertToVector512Int32(Vector256.Load(x + i + 16)) << 16).AsSingle(),
+                (Avx512F.ConvertToVector512Int32(Vector256.Load(y + i + 16)) << 16).AsSingle(), s1);
+        }
+        for (; i + 16 <= n; i += 16)
+            s0 = Avx512F.FusedMultiplyAdd((Avx512F.ConvertToVector512Int32(Vector256.Load(x + i)) << 16).AsSingle(),
+                (Avx512F.ConvertToVector512Int32(Vector256.Load(y + i)) << 16).AsSingle(), s0);
+        float sum = Vector512.Sum(s0 + s1);
+        for (; i < n; i++) sum += FloatConv.BF16ToF32(x[i]) * FloatConv.BF16ToF32(y[i]);
+        return sum;
+    }
+
     // ---------- 32-element block types ----------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q8_0<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ8_0*)w;
@@ -250,6 +280,7 @@ public static unsafe class SimdDot
         return Vector256.Sum(acc0 + acc1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_0<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ4_0*)w;
@@ -276,6 +307,7 @@ public static unsafe class SimdDot
         return Vector256.Sum(acc0 + acc1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_1<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ4_1*)w;
@@ -292,6 +324,7 @@ public static unsafe class SimdDot
         return Vector256.Sum(acc) + summ;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_0<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ5_0*)w;
@@ -309,6 +342,7 @@ public static unsafe class SimdDot
         return Vector256.Sum(acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_1<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ5_1*)w;
@@ -329,6 +363,7 @@ public static unsafe class SimdDot
 
     // ---------- K-quants (256-element super-blocks against Q8_K) ----------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q2_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ2_K*)w;
@@ -363,6 +398,7 @@ public static unsafe class SimdDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q3_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ3_K*)w;
@@ -412,6 +448,7 @@ public static unsafe class SimdDot
         utmp[0] = u0 & kmask1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ4_K*)w;
@@ -446,6 +483,7 @@ public static unsafe class SimdDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ5_K*)w;
@@ -486,6 +524,7 @@ public static unsafe class SimdDot
         return sumf;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q6_K<T>(byte* w, byte* a, int n) where T : struct, IIntIsa
     {
         var x = (BlockQ6_K*)w;

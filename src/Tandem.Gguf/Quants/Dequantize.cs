@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Tandem.Gguf.Quants;
 
 /// <summary>Scalar reference dequantization to F32, computed as ggml's dequantize_row_* functions do.</summary>
@@ -31,6 +32,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_0(BlockQ4_0* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++, y += 32)
@@ -45,6 +47,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_1(BlockQ4_1* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++, y += 32)
@@ -59,6 +62,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5_0(BlockQ5_0* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++, y += 32)
@@ -76,6 +80,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5_1(BlockQ5_1* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++, y += 32)
@@ -93,6 +98,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_0(BlockQ8_0* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++, y += 32)
@@ -102,6 +108,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_1(BlockQ8_1* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++, y += 32)
@@ -111,6 +118,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q2_K(BlockQ2_K* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++)
@@ -148,6 +156,7 @@ public static unsafe class Dequantize
         aux[1] = (a1 & kmask2) | (((tmp >> 2) & kmask1) << 4);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q3_K(BlockQ3_K* x, float* y, int nb)
     {
         sbyte* scales = stackalloc sbyte[16];
@@ -191,6 +200,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_K(BlockQ4_K* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++)
@@ -212,6 +222,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q5_K(BlockQ5_K* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++)
@@ -237,6 +248,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q6_K(BlockQ6_K* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++)
@@ -267,6 +279,7 @@ public static unsafe class Dequantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_K(BlockQ8_K* x, float* y, int nb)
     {
         for (int i = 0; i < nb; i++)

@@ -211,3 +211,59 @@ public unsafe class QuantKernelTests(ITestOutputHelper output)
         }
     }
 }
+
+public unsafe class HalfConversionKernelTests
+{
+    /// <summary>The SIMD fp16 decoders are exact for every fp16 value (subnormals, infinities, NaN included).</summary>
+    [Fact]
+    public void F16KernelsDecodeEveryHalfExactly()
+    {
+        var one = new ushort[65536];
+        Array.Fill(one, (ushort)0x3c00); // 1.0
+        var all = new ushort[65536];
+        for (int i = 0; i < all.Length; i++) all[i] = (ushort)i;
+        foreach (var k in KernelRegistry.Available(GgmlType.F16))
+        {
+            // dot of [h, 0, 0, ...] with ones = h, one value at a time (chunks of 16 aligned values)
+            fixed (ushort* pa = all) fixed (ushort* po = one)
+            {
+                var buf = new ushort[32];
+                fixed (ushort* pb = buf)
+                    for (int i = 0; i < 65536; i++)
+                    {
+                        buf[i % 32] = all[i];
+                        float got = k.Dot((byte*)pb, (byte*)po, 32);
+                        buf[i % 32] = 0;
+                        float expected = (float)BitConverter.UInt16BitsToHalf((ushort)i);
+                        if (float.IsNaN(expected)) Assert.True(float.IsNaN(got), $"{k.Isa} {i:x4}");
+                        else Assert.True(expected == got, $"{k.Isa} {i:x4}: {got} vs {expected}");
+                    }
+            }
+        }
+    }
+}
+
+public unsafe class DotRowsTests
+{
+    [Fact]
+    public void DotRowsEqualsDotPerRow()
+    {
+        var rng = new Random(5);
+        foreach (var type in new[] { GgmlType.F32, GgmlType.Q4_K, GgmlType.Q8_0 })
+        {
+            var k = KernelRegistry.For(type);
+            int n = 512, rows = 7;
+            long rb = GgmlTypeInfo.Of(type).RowBytes(n);
+            var w = new byte[rb * rows];
+            for (int r = 0; r < rows; r++) QuantKernelTests.RandomWeights(rng, type, n).CopyTo(w, r * rb);
+            var act = new byte[k.ActivationRowBytes(n)];
+            k.PrepareActivation(QuantTestUtil.RandomFloats(rng, n), act);
+            var dst = new float[rows];
+            fixed (byte* pw = w) fixed (byte* pa = act) fixed (float* pd = dst)
+            {
+                k.DotRows(pw, rb, rows, pa, n, pd);
+                for (int r = 0; r < rows; r++) Assert.Equal(k.Dot(pw + r * rb, pa, n), dst[r]);
+            }
+        }
+    }
+}
