@@ -7,7 +7,7 @@ namespace Tandem.Tokenizers;
 /// Byte-level BPE (GPT-2 style): text is split into words by the pre-tokenizer, each word's UTF-8 bytes are mapped to
 /// printable characters, and adjacent symbols are merged by merge rank (lowest first, leftmost on ties).
 /// </summary>
-public sealed class BpeTokenizer : Tokenizer
+public sealed class BpeTokenizer : VocabularyTokenizer
 {
     readonly PreTokenizer _pre;
     readonly bool _ignoreMerges;

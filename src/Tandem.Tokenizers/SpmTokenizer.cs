@@ -7,7 +7,7 @@ namespace Tandem.Tokenizers;
 /// start and after special tokens, adjacent symbols are merged by the score of the token they form (highest first,
 /// leftmost on ties), and characters that form no token fall back to &lt;0xXX&gt; byte tokens.
 /// </summary>
-public sealed class SpmTokenizer : Tokenizer
+public sealed class SpmTokenizer : VocabularyTokenizer
 {
     readonly float[] _scores;
     readonly int[] _byteToken = new int[256];

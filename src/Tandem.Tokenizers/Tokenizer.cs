@@ -56,9 +56,126 @@ internal sealed class VocabInit
 /// <summary>
 /// A text tokenizer: byte-level BPE or SentencePiece, built from GGUF metadata or a Hugging Face tokenizer.json.
 /// Behaviour follows llama.cpp's (llama-vocab.cpp): special-token partitioning, BOS/EOS defaults, end-of-generation set,
-/// and detokenization rules.
+/// and detokenization rules. The implementations are <see cref="BpeTokenizer"/> and <see cref="SpmTokenizer"/>.
 /// </summary>
 public abstract class Tokenizer
+{
+    protected Tokenizer() { }
+
+    /// <summary>Builds the tokenizer described by a GGUF file's <c>tokenizer.*</c> metadata.</summary>
+    public static Tokenizer FromGguf(GgufFile file) => GgufVocabLoader.Load(file);
+
+    /// <summary>Builds a tokenizer from a Hugging Face <c>tokenizer.json</c> (a <c>tokenizer_config.json</c> beside it is read for BOS/EOS settings).</summary>
+    public static Tokenizer FromHuggingFace(string tokenizerJsonPath) => HuggingFaceLoader.Load(tokenizerJsonPath);
+
+    public abstract int VocabSize { get; }
+    public int? BosId { get; protected init; }
+    public int? EosId { get; protected init; }
+    /// <summary>End-of-turn token (metadata or detected by text, e.g. &lt;|im_end|&gt;, &lt;|eot_id|&gt;).</summary>
+    public virtual int? EotId => null;
+    public virtual int? UnkId => null;
+    /// <summary>Whether <see cref="Encode"/> with addSpecial prepends BOS (tokenizer.ggml.add_bos_token or the model family's default).</summary>
+    public bool AddBos { get; protected init; }
+    public bool AddEos { get; protected init; }
+    /// <summary>SentencePiece: a space is put before the text (and removed again by <see cref="Decode"/>).</summary>
+    public virtual bool AddSpacePrefix => false;
+    /// <summary>Decode removes spaces before punctuation (clean_up_tokenization_spaces), as the vocabulary's family does in llama.cpp.</summary>
+    public virtual bool CleanSpaces => false;
+
+    /// <summary>Encodes text. addSpecial: add BOS/EOS as the model's defaults say; parseSpecial: recognise special/control token texts such as &lt;|im_start|&gt;.</summary>
+    public abstract int[] Encode(string text, bool addSpecial, bool parseSpecial);
+
+    /// <summary>The raw bytes a token stands for when detokenized (control tokens give their text only when renderSpecial).</summary>
+    public abstract byte[] TokenBytes(int id, bool renderSpecial = false);
+
+    /// <summary>The vocabulary string of a token, as stored.</summary>
+    public abstract string TokenText(int id);
+
+    /// <summary>True for tokens that end a generation (EOS, EOT, &lt;|im_end|&gt;, &lt;|eot_id|&gt;, …).</summary>
+    public abstract bool IsEndOfGeneration(int id);
+
+    /// <summary>True for control tokens (llama.cpp's llama_vocab_is_control).</summary>
+    public abstract bool IsControl(int id);
+
+    /// <summary>Id of a token with exactly this text, or null.</summary>
+    public virtual int? TokenId(string text)
+    {
+        for (int i = 0; i < VocabSize; i++)
+            if (TokenText(i) == text) return i;
+        return null;
+    }
+
+    /// <summary>
+    /// Detokenizes a whole sequence as llama.cpp's llama_detokenize does (special tokens kept in the ids): the first
+    /// token's leading space is dropped for SentencePiece vocabularies that add one, and spaces before punctuation are
+    /// cleaned for families that ask for it. Invalid UTF-8 becomes U+FFFD.
+    /// </summary>
+    public string Decode(ReadOnlySpan<int> ids, bool renderSpecial = false) =>
+        Utf8Lossy(DecodeBytes(ids, renderSpecial, AddSpacePrefix, CleanSpaces));
+
+    /// <summary>The bytes of <see cref="Decode"/>, with the two clean-up rules selectable.</summary>
+    public byte[] DecodeBytes(ReadOnlySpan<int> ids, bool renderSpecial, bool removeLeadingSpace, bool cleanSpaces)
+    {
+        var buf = new List<byte>(ids.Length * 4);
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var piece = TokenBytes(ids[i], renderSpecial);
+            int skip = i == 0 && removeLeadingSpace && piece.Length > 0 && piece[0] == (byte)' ' ? 1 : 0;
+            for (int k = skip; k < piece.Length; k++) buf.Add(piece[k]);
+        }
+        var bytes = buf.ToArray();
+        return cleanSpaces ? CleanUpSpaces(bytes) : bytes;
+    }
+
+    /// <summary>clean_up_tokenization_spaces: " ?" " !" " ." " ," lose the space; " ' " loses both; " 's" " 'm" " 're" " 've" lose the space.</summary>
+    public static byte[] CleanUpSpaces(byte[] t)
+    {
+        if (t.Length == 0) return t;
+        // pass 1: space before ? ! . ,
+        var a = new List<byte>(t.Length) { t[0] };
+        for (int i = 1; i < t.Length; i++)
+        {
+            byte x = t[i];
+            if (t[i - 1] == ' ' && x is (byte)'?' or (byte)'!' or (byte)'.' or (byte)',') a.RemoveAt(a.Count - 1);
+            a.Add(x);
+        }
+        // pass 2: " ' " → "'" (the space after is zeroed in place, as llama.cpp does, and then skipped)
+        var a2 = a.ToArray();
+        var b = new List<byte>(a2.Length) { a2[0] };
+        for (int i = 1; i < a2.Length; i++)
+        {
+            byte x = a2[i];
+            if (x == '\'' && i + 1 < a2.Length && a2[i - 1] == ' ' && a2[i + 1] == ' ')
+            {
+                b.RemoveAt(b.Count - 1);
+                a2[++i] = 0;
+            }
+            b.Add(x);
+        }
+        // pass 3: contractions
+        var c = new List<byte>(b.Count) { b[0] };
+        for (int i = 1; i < b.Count; i++)
+        {
+            byte x = b[i];
+            if (b[i - 1] == ' ' && x == '\'' && i + 1 < b.Count)
+            {
+                byte x1 = b[i + 1];
+                bool drop = x1 is (byte)'s' or (byte)'m'
+                    || (i + 2 < b.Count && (x1 is (byte)'r' or (byte)'v') && b[i + 2] == 'e');
+                if (drop) c.RemoveAt(c.Count - 1);
+            }
+            c.Add(x);
+        }
+        return c.ToArray();
+    }
+
+    static readonly UTF8Encoding s_utf8Lossy = new(false, false);
+    internal static string Utf8Lossy(ReadOnlySpan<byte> bytes) => s_utf8Lossy.GetString(bytes);
+}
+
+
+/// <summary>A tokenizer over a vocabulary with per-token attributes: what the BPE and SentencePiece tokenizers share.</summary>
+public abstract class VocabularyTokenizer : Tokenizer
 {
     private protected readonly string[] _tokens;
     private protected readonly TokenAttr[] _attrs;
@@ -68,7 +185,7 @@ public abstract class Tokenizer
     readonly HashSet<int> _eog;
     readonly byte[]?[] _pieces;
 
-    private protected Tokenizer(VocabInit init)
+    private protected VocabularyTokenizer(VocabInit init)
     {
         _tokens = init.Tokens;
         _attrs = init.Attrs;
@@ -158,35 +275,20 @@ public abstract class Tokenizer
         _pieces = new byte[n][];
     }
 
-    /// <summary>Builds the tokenizer described by a GGUF file's <c>tokenizer.*</c> metadata.</summary>
-    public static Tokenizer FromGguf(GgufFile file) => GgufVocabLoader.Load(file);
-
-    /// <summary>Builds a tokenizer from a Hugging Face <c>tokenizer.json</c> (a <c>tokenizer_config.json</c> beside it is read for BOS/EOS settings).</summary>
-    public static Tokenizer FromHuggingFace(string tokenizerJsonPath) => HuggingFaceLoader.Load(tokenizerJsonPath);
-
-    public virtual int VocabSize => _tokens.Length;
-    public int? BosId { get; protected init; }
-    public int? EosId { get; protected init; }
-    /// <summary>End-of-turn token (metadata or detected by text, e.g. &lt;|im_end|&gt;, &lt;|eot_id|&gt;).</summary>
-    public int? EotId { get; }
-    public int? UnkId { get; }
-    /// <summary>Whether <see cref="Encode"/> with addSpecial prepends BOS (tokenizer.ggml.add_bos_token or the model family's default).</summary>
-    public bool AddBos { get; protected init; }
-    public bool AddEos { get; protected init; }
-    /// <summary>SentencePiece: a space is put before the text (and removed again by <see cref="Decode"/>).</summary>
-    public bool AddSpacePrefix { get; }
-    /// <summary>Decode removes spaces before punctuation (clean_up_tokenization_spaces), as the vocabulary's family does in llama.cpp.</summary>
-    public bool CleanSpaces { get; }
+    public override int VocabSize => _tokens.Length;
+    public override int? EotId { get; }
+    public override int? UnkId { get; }
+    public override bool AddSpacePrefix { get; }
+    public override bool CleanSpaces { get; }
     /// <summary>The ids that end a generation.</summary>
     public IReadOnlyCollection<int> EndOfGenerationIds => _eog;
 
     public TokenAttr GetAttr(int id) => _attrs[id];
 
     /// <summary>Id of a token with exactly this text, or null.</summary>
-    public int? TokenId(string text) => _tokenToId.TryGetValue(text, out var id) ? id : null;
+    public override int? TokenId(string text) => _tokenToId.TryGetValue(text, out var id) ? id : null;
 
-    /// <summary>Encodes text. addSpecial: add BOS/EOS as the model's defaults say; parseSpecial: recognise special/control token texts such as &lt;|im_start|&gt;.</summary>
-    public int[] Encode(string text, bool addSpecial, bool parseSpecial)
+    public sealed override int[] Encode(string text, bool addSpecial, bool parseSpecial)
     {
         var output = new List<int>(text.Length / 3 + 4);
         if (addSpecial && AddBos) output.Add(BosId!.Value);
@@ -250,8 +352,7 @@ public abstract class Tokenizer
 
     static bool IsCSpace(char c) => c is ' ' or '\t' or '\n' or '\v' or '\f' or '\r';
 
-    /// <summary>The raw bytes a token stands for when detokenized (control tokens give their text only when renderSpecial).</summary>
-    public byte[] TokenBytes(int id, bool renderSpecial = false)
+    public sealed override byte[] TokenBytes(int id, bool renderSpecial = false)
     {
         if ((uint)id >= (uint)_tokens.Length) return [];
         if (!renderSpecial && (_attrs[id] & (TokenAttr.Unknown | TokenAttr.Control)) != 0) return [];
@@ -261,81 +362,11 @@ public abstract class Tokenizer
     /// <summary>The bytes of a token's piece as llama.cpp's token_to_piece gives it with special = true.</summary>
     private protected abstract byte[] ComputePiece(int id);
 
-    /// <summary>The vocabulary string of a token, as stored.</summary>
-    public string TokenText(int id) => _tokens[id];
+    public sealed override string TokenText(int id) => _tokens[id];
 
-    /// <summary>True for tokens that end a generation (EOS, EOT, &lt;|im_end|&gt;, &lt;|eot_id|&gt;, …).</summary>
-    public bool IsEndOfGeneration(int id) => _eog.Contains(id);
+    public sealed override bool IsEndOfGeneration(int id) => _eog.Contains(id);
 
-    /// <summary>True for control tokens (llama.cpp's llama_vocab_is_control).</summary>
-    public bool IsControl(int id) => (uint)id < (uint)_attrs.Length && (_attrs[id] & TokenAttr.Control) != 0;
-
-    /// <summary>
-    /// Detokenizes a whole sequence as llama.cpp's llama_detokenize does (special tokens kept in the ids): the first
-    /// token's leading space is dropped for SentencePiece vocabularies that add one, and spaces before punctuation are
-    /// cleaned for families that ask for it. Invalid UTF-8 becomes U+FFFD.
-    /// </summary>
-    public string Decode(ReadOnlySpan<int> ids, bool renderSpecial = false) =>
-        Utf8Lossy(DecodeBytes(ids, renderSpecial, AddSpacePrefix, CleanSpaces));
-
-    /// <summary>The bytes of <see cref="Decode"/>, with the two clean-up rules selectable.</summary>
-    public byte[] DecodeBytes(ReadOnlySpan<int> ids, bool renderSpecial, bool removeLeadingSpace, bool cleanSpaces)
-    {
-        var buf = new List<byte>(ids.Length * 4);
-        for (int i = 0; i < ids.Length; i++)
-        {
-            var piece = TokenBytes(ids[i], renderSpecial);
-            int skip = i == 0 && removeLeadingSpace && piece.Length > 0 && piece[0] == (byte)' ' ? 1 : 0;
-            for (int k = skip; k < piece.Length; k++) buf.Add(piece[k]);
-        }
-        var bytes = buf.ToArray();
-        return cleanSpaces ? CleanUpSpaces(bytes) : bytes;
-    }
-
-    /// <summary>clean_up_tokenization_spaces: " ?" " !" " ." " ," lose the space; " ' " loses both; " 's" " 'm" " 're" " 've" lose the space.</summary>
-    public static byte[] CleanUpSpaces(byte[] t)
-    {
-        if (t.Length == 0) return t;
-        // pass 1: space before ? ! . ,
-        var a = new List<byte>(t.Length) { t[0] };
-        for (int i = 1; i < t.Length; i++)
-        {
-            byte x = t[i];
-            if (t[i - 1] == ' ' && x is (byte)'?' or (byte)'!' or (byte)'.' or (byte)',') a.RemoveAt(a.Count - 1);
-            a.Add(x);
-        }
-        // pass 2: " ' " → "'" (the space after is zeroed in place, as llama.cpp does, and then skipped)
-        var a2 = a.ToArray();
-        var b = new List<byte>(a2.Length) { a2[0] };
-        for (int i = 1; i < a2.Length; i++)
-        {
-            byte x = a2[i];
-            if (x == '\'' && i + 1 < a2.Length && a2[i - 1] == ' ' && a2[i + 1] == ' ')
-            {
-                b.RemoveAt(b.Count - 1);
-                a2[++i] = 0;
-            }
-            b.Add(x);
-        }
-        // pass 3: contractions
-        var c = new List<byte>(b.Count) { b[0] };
-        for (int i = 1; i < b.Count; i++)
-        {
-            byte x = b[i];
-            if (b[i - 1] == ' ' && x == '\'' && i + 1 < b.Count)
-            {
-                byte x1 = b[i + 1];
-                bool drop = x1 is (byte)'s' or (byte)'m'
-                    || (i + 2 < b.Count && (x1 is (byte)'r' or (byte)'v') && b[i + 2] == 'e');
-                if (drop) c.RemoveAt(c.Count - 1);
-            }
-            c.Add(x);
-        }
-        return c.ToArray();
-    }
-
-    static readonly UTF8Encoding s_utf8Lossy = new(false, false);
-    internal static string Utf8Lossy(ReadOnlySpan<byte> bytes) => s_utf8Lossy.GetString(bytes);
+    public sealed override bool IsControl(int id) => (uint)id < (uint)_attrs.Length && (_attrs[id] & TokenAttr.Control) != 0;
 }
 
 /// <summary>
