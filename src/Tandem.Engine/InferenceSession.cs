@@ -203,8 +203,7 @@ public sealed unsafe class InferenceSession : IDisposable
     {
         int half = _c.RopeDimensions / 2;
         for (int t = 0; t < n; t++)
-            Rope.Angles(p0 + t, _c.RopeDimensions, _c.RopeFreqBase, _c.RopeFreqScale, _w.RopeFrequencyFactors,
-                _ropeCos.AsSpan(t * half, half), _ropeSin.AsSpan(t * half, half));
+            Rope.Angles(p0 + t, _c.Rope, _w.RopeFrequencyFactors, _ropeCos.AsSpan(t * half, half), _ropeSin.AsSpan(t * half, half));
     }
 
     void RotateHeads(float[] heads, int headCount, int n)

@@ -7,6 +7,7 @@ public static class TestData
 
     static string FindRoot()
     {
+        if (Environment.GetEnvironmentVariable("TANDEM_ROOT") is { Length: > 0 } root) return root;
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Tandem.sln")))
             dir = dir.Parent;

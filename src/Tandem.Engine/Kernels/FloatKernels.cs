@@ -125,8 +125,11 @@ public static unsafe class GgmlFloatDot
         Vector512.ShiftLeft(Vector512.WidenLower(Vector512.Create(Vector256.Load(p), Vector256<ushort>.Zero)).AsUInt32(), 16).AsSingle();
 }
 
-/// <summary>A float-weight kernel (F32, F16, BF16) in llama.cpp's summation order; see <see cref="GgmlFloatDot"/>.</summary>
-public sealed unsafe class GgmlFloatKernel(GgmlType weightType) : MatVecKernel
+/// <summary>
+/// A float-weight kernel (F32, F16, BF16) in llama.cpp's summation order; see <see cref="GgmlFloatDot"/>.
+/// tinyBLAS only takes matrices whose row count is a multiple of 4 (<paramref name="tinyBlasRows"/>); others stay on vec_dot.
+/// </summary>
+public sealed unsafe class GgmlFloatKernel(GgmlType weightType, bool tinyBlasRows = true) : MatVecKernel
 {
     public override GgmlType WeightType => weightType;
     public override GgmlType ActivationType => weightType;
@@ -143,7 +146,7 @@ public sealed unsafe class GgmlFloatKernel(GgmlType weightType) : MatVecKernel
 
     public override float DotInMatMul(byte* w, byte* a, int n, int token, int tokens)
     {
-        if (tokens < 2 || n % 16 != 0) return Dot(w, a, n);
+        if (tokens < 2 || n % 16 != 0 || !tinyBlasRows) return Dot(w, a, n);
         return weightType switch
         {
             GgmlType.F32 => GgmlFloatDot.TinyBlasF32((float*)w, (float*)a, n),

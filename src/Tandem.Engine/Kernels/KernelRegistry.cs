@@ -16,6 +16,16 @@ public static unsafe class KernelRegistry
     public static MatVecKernel For(GgmlType weightType) =>
         BestKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
 
+    /// <summary>
+    /// The kernel for a weight matrix of <paramref name="rows"/> rows: like <see cref="For"/>, except where llama.cpp's
+    /// choice of path (and so its summation order) depends on the row count.
+    /// </summary>
+    public static MatVecKernel ForWeights(GgmlType weightType, int rows) => weightType switch
+    {
+        GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 when rows % 4 != 0 => new GgmlFloatKernel(weightType, tinyBlasRows: false),
+        _ => For(weightType),
+    };
+
     /// <summary>The scalar reference kernel for the weight type.</summary>
     public static MatVecKernel Reference(GgmlType weightType) =>
         ReferenceKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");

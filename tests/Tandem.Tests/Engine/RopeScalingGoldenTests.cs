@@ -1,0 +1,75 @@
+using Tandem.Engine;
+
+namespace Tandem.Tests.Engine;
+
+/// <summary>
+/// RoPE variants that no shipped model exercises — Llama-3 frequency factors with adjacent-pair rotation, YaRN, linear
+/// interpolation — checked against llama.cpp's logits for models derived from the mini Qwen2 (see DerivedModels).
+/// </summary>
+public class RopeScalingGoldenTests
+{
+    public static TheoryData<string> Variants => new(["mini-llama3", "mini-qwen2-yarn", "mini-qwen2-linear"]);
+
+    static string Derive(string name) => name switch
+    {
+        "mini-llama3" => DerivedModels.Llama3(TestData.Temp(name + ".gguf")),
+        "mini-qwen2-yarn" => DerivedModels.QwenYarn(TestData.Temp(name + ".gguf")),
+        _ => DerivedModels.QwenLinear(TestData.Temp(name + ".gguf")),
+    };
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void LogitsAndGreedyMatchLlamaCpp(string name)
+    {
+        string path = Derive(name);
+        try
+        {
+            var (vocab, cases) = GoldenCase.Load(name);
+            using var model = Model.Load(path);
+            foreach (var c in cases)
+            {
+                using var session = model.CreateSession(new SessionOptions(ContextLength: 128, Threads: 2));
+                var logits = new float[c.Tokens.Length * vocab];
+                session.Evaluate(c.Tokens, logits);
+                for (int p = 0; p < c.Tokens.Length; p++)
+                    for (int v = 0; v < vocab; v++)
+                        Assert.True(Math.Abs(logits[p * vocab + v] - c.Logits![p][v]) <= 1e-4f,
+                            $"{name} position {p} token {v}: {logits[p * vocab + v]} vs llama.cpp {c.Logits![p][v]}");
+                var last = logits.AsSpan((c.Tokens.Length - 1) * vocab, vocab).ToArray();
+                var generated = new List<int>();
+                foreach (var _ in c.Greedy!)
+                {
+                    int next = 0;
+                    for (int v = 1; v < vocab; v++) if (last[v] > last[next]) next = v;
+                    generated.Add(next);
+                    last = session.Evaluate([next]).ToArray();
+                }
+                Assert.Equal(c.Greedy, generated);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void ScalingKeysBecomeLlamaCppParameters()
+    {
+        string yarn = Derive("mini-qwen2-yarn"), linear = Derive("mini-qwen2-linear");
+        try
+        {
+            using var y = Model.Load(yarn);
+            Assert.Equal(0.25f, y.Config.Rope.FreqScale);
+            Assert.Equal(1f, y.Config.Rope.ExtFactor);
+            Assert.True(y.Config.Rope.CorrLow >= 0 && y.Config.Rope.CorrHigh > y.Config.Rope.CorrLow && y.Config.Rope.CorrHigh <= 63);
+            using var l = Model.Load(linear);
+            Assert.Equal((0.5f, 0f, 1f), (l.Config.Rope.FreqScale, l.Config.Rope.ExtFactor, l.Config.Rope.AttnFactor));
+        }
+        finally
+        {
+            File.Delete(yarn);
+            File.Delete(linear);
+        }
+    }
+}
