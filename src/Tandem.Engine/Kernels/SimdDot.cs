@@ -378,9 +378,8 @@ public static unsafe class SimdDot
         for (int i = 0; i < nb; i++)
         {
             byte* sc = x[i].Scales;
-            short* bs = y[i].BSums;
-            int summs = 0;
-            for (int j = 0; j < 16; j++) summs += bs[j] * (sc[j] >> 4);
+            var mins = Vector128.ShiftRightLogical(Vector128.Load(sc), 4);
+            int summs = Vector256.Sum(Avx2.MultiplyAddAdjacent(Vector256.Load(y[i].BSums), Avx2.ConvertToVector256Int16(mins)));
             sbyte* q8 = y[i].Qs;
             var acc = Vector256<int>.Zero;
             for (int k = 0; k < 2; k++)
@@ -408,16 +407,19 @@ public static unsafe class SimdDot
         var x = (BlockQ3_K*)w;
         var y = (BlockQ8_K*)a;
         int nb = n / 256;
-        sbyte* scales = stackalloc sbyte[16];
         float sumf = 0;
         var three = Vector256.Create((byte)3);
         var four = Vector256.Create((byte)4);
         for (int i = 0; i < nb; i++)
         {
-            Dequantize.UnpackQ3KScales(x[i].Scales, scales);
-            short* bs = y[i].BSums;
-            int corr = 0;
-            for (int j = 0; j < 16; j++) corr += (scales[j] - 32) * bs[j];
+            // unpack the 16 six-bit scales (offset by 32) into registers
+            const uint kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+            byte* ps = x[i].Scales;
+            uint a0 = *(uint*)ps, a1 = *(uint*)(ps + 4), tmp = *(uint*)(ps + 8);
+            ulong lo = ((a0 & kmask2) | (((tmp >> 0) & kmask1) << 4)) | ((ulong)((a1 & kmask2) | (((tmp >> 2) & kmask1) << 4)) << 32);
+            ulong hi = (((a0 >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4)) | ((ulong)(((a1 >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4)) << 32);
+            var sv = Vector128.Create(lo, hi).AsSByte() - Vector128.Create((sbyte)32);
+            int corr = Vector256.Sum(Avx2.MultiplyAddAdjacent(Vector256.Load(y[i].BSums), Avx2.ConvertToVector256Int16(sv)));
             var hm = Load32(x[i].HMask);
             sbyte* q8 = y[i].Qs;
             var acc = Vector256<int>.Zero;
@@ -429,8 +431,9 @@ public static unsafe class SimdDot
                     var m = Vector256.Create((byte)(1 << (4 * k + j)));
                     var hbit = Vector256.Equals(hm & m, m) & four;
                     var u = (Vector256.ShiftRightLogical(q.AsUInt16(), 2 * j).AsByte() & three) | hbit;
-                    int s = 8 * k + 2 * j;
-                    acc += DotU8S8Scaled<T>(u, LoadS32(q8), scales[s] - 32, scales[s + 1] - 32);
+                    ulong sc = k == 0 ? lo : hi;
+                    int s0 = (int)(sc >> (16 * j)) & 0xFF, s1 = (int)(sc >> (16 * j + 8)) & 0xFF;
+                    acc += DotU8S8Scaled<T>(u, LoadS32(q8), s0 - 32, s1 - 32);
                     q8 += 32;
                 }
             }
