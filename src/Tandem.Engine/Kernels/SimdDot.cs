@@ -446,7 +446,7 @@ public static unsafe class SimdDot
 
     /// <summary>The 8 six-bit scales and 8 mins of Q4_K/Q5_K, one byte each, kept in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void UnpackK4(byte* packed, out ulong scales, out ulong mins)
+    internal static void UnpackK4(byte* packed, out ulong scales, out ulong mins)
     {
         const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
         uint u0 = ((uint*)packed)[0], u1 = ((uint*)packed)[1], u2 = ((uint*)packed)[2];
