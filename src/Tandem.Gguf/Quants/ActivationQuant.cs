@@ -6,6 +6,8 @@ namespace Tandem.Gguf.Quants;
 /// Conversion of F32 activation rows into ggml's vec_dot types, as ggml's CPU backend does it on x86
 /// (quantize_row_q8_0 / q8_1 with d = amax/127, multiplier 127/amax and round-half-to-even;
 /// quantize_row_q8_K = ggml's reference: iscale = -127/max, nearest_int, d = 1/iscale, per-16 sums).
+/// ggml's reference (multiplier 1/d, roundf) and ARM (multiplier 1/d) Q8_0/Q8_1 paths can differ from this by one in rare elements;
+/// the x86 path is what llama.cpp uses on the machines the golden outputs come from.
 /// </summary>
 public static unsafe partial class ActivationQuant
 {
