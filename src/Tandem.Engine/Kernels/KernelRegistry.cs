@@ -42,6 +42,11 @@ public static unsafe class KernelRegistry
         return list;
     }
 
+    /// <summary>One line per weight type: the kernels usable here and the one <see cref="For"/> picks (for diagnostics).</summary>
+    public static IEnumerable<string> Describe() =>
+        ReferenceKernels.Keys.Select(t =>
+            $"{GgmlTypeInfo.Of(t).Name,-5} x {GgmlTypeInfo.Of(ActivationQuant.VecDotType(t)).Name,-5}: {For(t).Isa,-12} (available: {string.Join(", ", Available(t).Select(k => k.Isa))})");
+
     /// <summary>Dequantizes <paramref name="n"/> elements of one row of the given type to F32.</summary>
     public static void DequantizeRow(GgmlType type, byte* src, float* dst, int n) => Dequantize.Row(type, src, dst, n);
 

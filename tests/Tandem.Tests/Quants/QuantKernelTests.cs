@@ -207,8 +207,9 @@ public unsafe class QuantKernelTests(ITestOutputHelper output)
         {
             var k = KernelRegistry.For(t);
             Assert.Equal(t, k.WeightType);
-            output.WriteLine($"{t}: {string.Join(", ", KernelRegistry.Available(t).Select(a => a.Isa))} -> {k.Isa}");
         }
+        foreach (var line in KernelRegistry.Describe()) output.WriteLine(line);
+        Assert.Equal(AllTypes.Length, KernelRegistry.Describe().Count());
     }
 }
 
