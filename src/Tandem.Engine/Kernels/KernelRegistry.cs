@@ -3,7 +3,20 @@ using Tandem.Gguf.Quants;
 
 namespace Tandem.Engine.Kernels;
 
-/// <summary>Chooses kernels by weight type and CPU features at run time.</summary>
+/// <summary>
+/// Chooses kernels by weight type and CPU features at run time.
+/// <para>
+/// Every weight type has a scalar reference (<see cref="ScalarDot"/>, computed as ggml's reference vec_dot functions) and,
+/// where the hardware allows, SIMD kernels: portable Vector128 (<see cref="SimdDot128"/>, NEON/sdot on ARM64),
+/// AVX2 and AVX-VNNI (<see cref="SimdDot"/>, 256-bit integer kernels for all quantized types) and AVX-512 for
+/// F32/F16/BF16. Integer partial sums are exact in every kernel; K-quant kernels agree with the reference bit for bit;
+/// the others differ only by float summation order.
+/// </para>
+/// <para>
+/// Activations are prepared as ggml's CPU backend prepares them on x86 (see <see cref="ActivationQuant"/>), so that
+/// results land closest to llama.cpp's.
+/// </para>
+/// </summary>
 public static unsafe class KernelRegistry
 {
     static readonly Dictionary<GgmlType, MatVecKernel> ReferenceKernels = BuildReference();
@@ -38,6 +51,11 @@ public static unsafe class KernelRegistry
             list.Add(k);
         return list;
     }
+
+    /// <summary>One line per weight type: the kernels usable here and the one <see cref="For"/> picks (for diagnostics).</summary>
+    public static IEnumerable<string> Describe() =>
+        ReferenceKernels.Keys.Select(t =>
+            $"{GgmlTypeInfo.Of(t).Name,-5} x {GgmlTypeInfo.Of(ActivationQuant.VecDotType(t)).Name,-5}: {For(t).Isa,-12} (available: {string.Join(", ", Available(t).Select(k => k.Isa))})");
 
     /// <summary>Dequantizes <paramref name="n"/> elements of one row of the given type to F32.</summary>
     public static void DequantizeRow(GgmlType type, byte* src, float* dst, int n) => Dequantize.Row(type, src, dst, n);

@@ -63,16 +63,6 @@ public static unsafe class SimdDot
         return Vector256.Create(v & m, Vector128.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m);
     }
 
-    /// <summary>32 bytes of nibbles to low nibbles and high nibbles.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Nibbles32(byte* p, out Vector256<byte> lo, out Vector256<byte> hi)
-    {
-        var v = Vector256.Load(p);
-        var m = Vector256.Create((byte)0x0F);
-        lo = v & m;
-        hi = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m;
-    }
-
     /// <summary>Bit i of a 32-bit mask to byte i: 0xFF where set, 0 where clear.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<byte> BytesFromBits32(uint bits)
@@ -82,6 +72,20 @@ public static unsafe class SimdDot
         var spread = Avx2.Shuffle(v, idx);
         var bit = Vector256.Create((byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
         return Vector256.Equals(spread & bit, bit);
+    }
+
+    /// <summary>Sum over j of bsums[j] * scales[j] for 16 int16 bsums and 16 signed byte scales.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static int BSumDot16(short* bsums, sbyte* scales) =>
+        Vector256.Sum(Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), Avx2.ConvertToVector256Int16(Vector128.Load(scales))));
+
+    /// <summary>Sum over j of (bsums[2j] + bsums[2j+1]) * mins[j] for 16 bsums and 8 unsigned byte mins.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static int BSumDotPairs(short* bsums, ulong mins8)
+    {
+        var m = Vector128.CreateScalarUnsafe(mins8).AsByte();
+        var pairs = Sse2.UnpackLow(m, m); // m0 m0 m1 m1 ...
+        return Vector256.Sum(Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), Avx2.ConvertToVector256Int16(pairs)));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -374,9 +378,8 @@ public static unsafe class SimdDot
         for (int i = 0; i < nb; i++)
         {
             byte* sc = x[i].Scales;
-            short* bs = y[i].BSums;
-            int summs = 0;
-            for (int j = 0; j < 16; j++) summs += bs[j] * (sc[j] >> 4);
+            var mins = Vector128.ShiftRightLogical(Vector128.Load(sc), 4);
+            int summs = Vector256.Sum(Avx2.MultiplyAddAdjacent(Vector256.Load(y[i].BSums), Avx2.ConvertToVector256Int16(mins)));
             sbyte* q8 = y[i].Qs;
             var acc = Vector256<int>.Zero;
             for (int k = 0; k < 2; k++)
@@ -404,16 +407,19 @@ public static unsafe class SimdDot
         var x = (BlockQ3_K*)w;
         var y = (BlockQ8_K*)a;
         int nb = n / 256;
-        sbyte* scales = stackalloc sbyte[16];
         float sumf = 0;
         var three = Vector256.Create((byte)3);
         var four = Vector256.Create((byte)4);
         for (int i = 0; i < nb; i++)
         {
-            Dequantize.UnpackQ3KScales(x[i].Scales, scales);
-            short* bs = y[i].BSums;
-            int corr = 0;
-            for (int j = 0; j < 16; j++) corr += (scales[j] - 32) * bs[j];
+            // unpack the 16 six-bit scales (offset by 32) into registers
+            const uint kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+            byte* ps = x[i].Scales;
+            uint a0 = *(uint*)ps, a1 = *(uint*)(ps + 4), tmp = *(uint*)(ps + 8);
+            ulong lo = ((a0 & kmask2) | (((tmp >> 0) & kmask1) << 4)) | ((ulong)((a1 & kmask2) | (((tmp >> 2) & kmask1) << 4)) << 32);
+            ulong hi = (((a0 >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4)) | ((ulong)(((a1 >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4)) << 32);
+            var sv = Vector128.Create(lo, hi).AsSByte() - Vector128.Create((sbyte)32);
+            int corr = Vector256.Sum(Avx2.MultiplyAddAdjacent(Vector256.Load(y[i].BSums), Avx2.ConvertToVector256Int16(sv)));
             var hm = Load32(x[i].HMask);
             sbyte* q8 = y[i].Qs;
             var acc = Vector256<int>.Zero;
@@ -425,8 +431,9 @@ public static unsafe class SimdDot
                     var m = Vector256.Create((byte)(1 << (4 * k + j)));
                     var hbit = Vector256.Equals(hm & m, m) & four;
                     var u = (Vector256.ShiftRightLogical(q.AsUInt16(), 2 * j).AsByte() & three) | hbit;
-                    int s = 8 * k + 2 * j;
-                    acc += DotU8S8Scaled<T>(u, LoadS32(q8), scales[s] - 32, scales[s + 1] - 32);
+                    ulong sc = k == 0 ? lo : hi;
+                    int s0 = (int)(sc >> (16 * j)) & 0xFF, s1 = (int)(sc >> (16 * j + 8)) & 0xFF;
+                    acc += DotU8S8Scaled<T>(u, LoadS32(q8), s0 - 32, s1 - 32);
                     q8 += 32;
                 }
             }
@@ -437,15 +444,18 @@ public static unsafe class SimdDot
         return sumf;
     }
 
+    /// <summary>The 8 six-bit scales and 8 mins of Q4_K/Q5_K, one byte each, kept in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void UnpackK4(byte* packed, uint* utmp)
+    internal static void UnpackK4(byte* packed, out ulong scales, out ulong mins)
     {
         const uint kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
         uint u0 = ((uint*)packed)[0], u1 = ((uint*)packed)[1], u2 = ((uint*)packed)[2];
-        utmp[3] = ((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4);
-        utmp[1] = (u2 & kmask2) | (((u0 >> 6) & kmask3) << 4);
-        utmp[2] = u1 & kmask1;
-        utmp[0] = u0 & kmask1;
+        uint s0 = u0 & kmask1;
+        uint s1 = (u2 & kmask2) | (((u0 >> 6) & kmask3) << 4);
+        uint m0 = u1 & kmask1;
+        uint m1 = ((u2 >> 4) & kmask2) | (((u1 >> 6) & kmask3) << 4);
+        scales = s0 | ((ulong)s1 << 32);
+        mins = m0 | ((ulong)m1 << 32);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -454,22 +464,20 @@ public static unsafe class SimdDot
         var x = (BlockQ4_K*)w;
         var y = (BlockQ8_K*)a;
         int nb = n / 256;
-        uint* utmp = stackalloc uint[4];
-        byte* scales = (byte*)utmp;
-        byte* mins = scales + 8;
         float sumf = 0;
         for (int i = 0; i < nb; i++)
         {
-            UnpackK4(x[i].Scales, utmp);
-            short* bs = y[i].BSums;
-            int summ = 0;
-            for (int j = 0; j < 8; j++) summ += (bs[2 * j] + bs[2 * j + 1]) * mins[j];
+            UnpackK4(x[i].Scales, out ulong scales, out ulong mins);
+            int summ = BSumDotPairs(y[i].BSums, mins);
             sbyte* q8 = y[i].Qs;
             var acc = Vector256<int>.Zero;
+            var m4 = Vector256.Create((byte)0x0F);
             for (int j = 0; j < 4; j++)
             {
-                Nibbles32(x[i].Qs + 32 * j, out var lo, out var hi);
-                int s0 = scales[2 * j], s1 = scales[2 * j + 1];
+                var q = Load32(x[i].Qs + 32 * j);
+                var lo = q & m4;
+                var hi = Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & m4;
+                int s0 = (int)(scales >> (16 * j)) & 0xFF, s1 = (int)(scales >> (16 * j + 8)) & 0xFF;
                 acc += DotU8S8Scaled<T>(lo, LoadS32(q8), s0, s0);
                 acc += DotU8S8Scaled<T>(hi, LoadS32(q8 + 32), s1, s1);
                 q8 += 64;
@@ -489,28 +497,26 @@ public static unsafe class SimdDot
         var x = (BlockQ5_K*)w;
         var y = (BlockQ8_K*)a;
         int nb = n / 256;
-        uint* utmp = stackalloc uint[4];
-        byte* scales = (byte*)utmp;
-        byte* mins = scales + 8;
         float sumf = 0;
         var sixteen = Vector256.Create((byte)16);
+        var m4 = Vector256.Create((byte)0x0F);
         for (int i = 0; i < nb; i++)
         {
-            UnpackK4(x[i].Scales, utmp);
-            short* bs = y[i].BSums;
-            int summ = 0;
-            for (int j = 0; j < 8; j++) summ += (bs[2 * j] + bs[2 * j + 1]) * mins[j];
+            UnpackK4(x[i].Scales, out ulong scales, out ulong mins);
+            int summ = BSumDotPairs(y[i].BSums, mins);
             var hm = Load32(x[i].Qh);
             sbyte* q8 = y[i].Qs;
             var acc = Vector256<int>.Zero;
             for (int j = 0; j < 4; j++)
             {
-                Nibbles32(x[i].Qs + 32 * j, out var lo, out var hi);
+                var q = Load32(x[i].Qs + 32 * j);
+                var lo = q & m4;
+                var hi = Vector256.ShiftRightLogical(q.AsUInt16(), 4).AsByte() & m4;
                 var m1 = Vector256.Create((byte)(1 << (2 * j)));
                 var m2 = Vector256.Create((byte)(2 << (2 * j)));
                 lo |= Vector256.Equals(hm & m1, m1) & sixteen;
                 hi |= Vector256.Equals(hm & m2, m2) & sixteen;
-                int s0 = scales[2 * j], s1 = scales[2 * j + 1];
+                int s0 = (int)(scales >> (16 * j)) & 0xFF, s1 = (int)(scales >> (16 * j + 8)) & 0xFF;
                 acc += DotU8S8Scaled<T>(lo, LoadS32(q8), s0, s0);
                 acc += DotU8S8Scaled<T>(hi, LoadS32(q8 + 32), s1, s1);
                 q8 += 64;
@@ -536,9 +542,7 @@ public static unsafe class SimdDot
         for (int i = 0; i < nb; i++)
         {
             sbyte* sc = x[i].Scales;
-            short* bs = y[i].BSums;
-            int corr = 0;
-            for (int j = 0; j < 16; j++) corr += sc[j] * bs[j];
+            int corr = BSumDot16(y[i].BSums, sc);
             sbyte* q8 = y[i].Qs;
             var acc = Vector256<int>.Zero;
             for (int k = 0; k < 2; k++)

@@ -113,16 +113,14 @@ public static unsafe class SimdDot128
     {
         var x = (BlockQ4_K*)w;
         var y = (BlockQ8_K*)a;
-        byte* scales = stackalloc byte[8];
-        byte* mins = stackalloc byte[8];
         var m4 = Vector128.Create((byte)0x0F);
         float sumf = 0;
         for (int i = 0; i < n / 256; i++)
         {
-            ScalarDot.UnpackK4(x[i].Scales, scales, mins);
+            SimdDot.UnpackK4(x[i].Scales, out ulong scales, out ulong mins);
             short* bs = y[i].BSums;
             int summ = 0;
-            for (int j = 0; j < 8; j++) summ += (bs[2 * j] + bs[2 * j + 1]) * mins[j];
+            for (int j = 0; j < 8; j++) summ += (bs[2 * j] + bs[2 * j + 1]) * (int)((mins >> (8 * j)) & 0xFF);
             sbyte* q8 = y[i].Qs;
             var acc = Vector128<int>.Zero;
             for (int j = 0; j < 4; j++)
@@ -132,7 +130,7 @@ public static unsafe class SimdDot128
                 var q1 = L(q + 16);
                 var lo = Dot16<T>((q0 & m4).AsSByte(), L(q8)) + Dot16<T>((q1 & m4).AsSByte(), L(q8 + 16));
                 var hi = Dot16<T>(Vector128.ShiftRightLogical(q0, 4).AsSByte(), L(q8 + 32)) + Dot16<T>(Vector128.ShiftRightLogical(q1, 4).AsSByte(), L(q8 + 48));
-                acc += lo * scales[2 * j] + hi * scales[2 * j + 1];
+                acc += lo * (int)((scales >> (16 * j)) & 0xFF) + hi * (int)((scales >> (16 * j + 8)) & 0xFF);
                 q8 += 64;
             }
             int isum = Vector128.Sum(acc);
@@ -185,6 +183,186 @@ public static unsafe class SimdDot128
             sumf += Fp16(x[i].D) * y[i].D * isum;
         }
         return sumf;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Q4_1<T>(byte* w, byte* a, int n) where T : struct, IV128Isa
+    {
+        var x = (BlockQ4_1*)w;
+        var y = (BlockQ8_1*)a;
+        var acc = Vector128<float>.Zero;
+        var m4 = Vector128.Create((byte)0x0F);
+        float summ = 0;
+        for (int ib = 0; ib < n / 32; ib++)
+        {
+            var q = L(x[ib].Qs);
+            var p = Dot16<T>((q & m4).AsSByte(), L(y[ib].Qs)) + Dot16<T>(Vector128.ShiftRightLogical(q, 4).AsSByte(), L(y[ib].Qs + 16));
+            acc += Vector128.ConvertToSingle(p) * Vector128.Create(Fp16(x[ib].D) * Fp16(y[ib].D));
+            summ += Fp16(x[ib].M) * Fp16(y[ib].S);
+        }
+        return Vector128.Sum(acc) + summ;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Q5_1<T>(byte* w, byte* a, int n) where T : struct, IV128Isa
+    {
+        var x = (BlockQ5_1*)w;
+        var y = (BlockQ8_1*)a;
+        var acc = Vector128<float>.Zero;
+        var m4 = Vector128.Create((byte)0x0F);
+        var b4 = Vector128.Create((byte)0x10);
+        float summ = 0;
+        for (int ib = 0; ib < n / 32; ib++)
+        {
+            uint qh = *(uint*)x[ib].Qh;
+            var q = L(x[ib].Qs);
+            var lo = (q & m4) | (BytesFromBits16(qh) & b4);
+            var hi = Vector128.ShiftRightLogical(q, 4) | (BytesFromBits16(qh >> 16) & b4);
+            var p = Dot16<T>(lo.AsSByte(), L(y[ib].Qs)) + Dot16<T>(hi.AsSByte(), L(y[ib].Qs + 16));
+            acc += Vector128.ConvertToSingle(p) * Vector128.Create(Fp16(x[ib].D) * Fp16(y[ib].D));
+            summ += Fp16(x[ib].M) * Fp16(y[ib].S);
+        }
+        return Vector128.Sum(acc) + summ;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Q2_K<T>(byte* w, byte* a, int n) where T : struct, IV128Isa
+    {
+        var x = (BlockQ2_K*)w;
+        var y = (BlockQ8_K*)a;
+        var three = Vector128.Create((byte)3);
+        float sumf = 0;
+        for (int i = 0; i < n / 256; i++)
+        {
+            byte* sc = x[i].Scales;
+            short* bs = y[i].BSums;
+            int summs = 0;
+            for (int j = 0; j < 16; j++) summs += bs[j] * (sc[j] >> 4);
+            sbyte* q8 = y[i].Qs;
+            var acc = Vector128<int>.Zero;
+            for (int k = 0; k < 2; k++)
+            {
+                var q0 = L(x[i].Qs + 32 * k);
+                var q1 = L(x[i].Qs + 32 * k + 16);
+                for (int j = 0; j < 4; j++)
+                {
+                    int s = 8 * k + 2 * j;
+                    acc += Dot16<T>((Vector128.ShiftRightLogical(q0, 2 * j) & three).AsSByte(), L(q8)) * (sc[s] & 0xF)
+                         + Dot16<T>((Vector128.ShiftRightLogical(q1, 2 * j) & three).AsSByte(), L(q8 + 16)) * (sc[s + 1] & 0xF);
+                    q8 += 32;
+                }
+            }
+            int isum = Vector128.Sum(acc);
+            float dall = y[i].D * Fp16(x[i].D);
+            float dmin = y[i].D * Fp16(x[i].DMin);
+            sumf += dall * isum - dmin * summs;
+        }
+        return sumf;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Q3_K<T>(byte* w, byte* a, int n) where T : struct, IV128Isa
+    {
+        var x = (BlockQ3_K*)w;
+        var y = (BlockQ8_K*)a;
+        var three = Vector128.Create((byte)3);
+        var four = Vector128.Create((byte)4);
+        float sumf = 0;
+        for (int i = 0; i < n / 256; i++)
+        {
+            const uint kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+            byte* ps = x[i].Scales;
+            uint a0 = *(uint*)ps, a1 = *(uint*)(ps + 4), tmp = *(uint*)(ps + 8);
+            ulong lo = ((a0 & kmask2) | (((tmp >> 0) & kmask1) << 4)) | ((ulong)((a1 & kmask2) | (((tmp >> 2) & kmask1) << 4)) << 32);
+            ulong hi = (((a0 >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4)) | ((ulong)(((a1 >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4)) << 32);
+            short* bs = y[i].BSums;
+            int corr = 0;
+            for (int j = 0; j < 8; j++)
+                corr += ((int)((lo >> (8 * j)) & 0xFF) - 32) * bs[j] + ((int)((hi >> (8 * j)) & 0xFF) - 32) * bs[8 + j];
+            var hm0 = L(x[i].HMask);
+            var hm1 = L(x[i].HMask + 16);
+            sbyte* q8 = y[i].Qs;
+            var acc = Vector128<int>.Zero;
+            for (int k = 0; k < 2; k++)
+            {
+                var q0 = L(x[i].Qs + 32 * k);
+                var q1 = L(x[i].Qs + 32 * k + 16);
+                ulong sc = k == 0 ? lo : hi;
+                for (int j = 0; j < 4; j++)
+                {
+                    var m = Vector128.Create((byte)(1 << (4 * k + j)));
+                    var u0 = (Vector128.ShiftRightLogical(q0, 2 * j) & three) | (Vector128.Equals(hm0 & m, m) & four);
+                    var u1 = (Vector128.ShiftRightLogical(q1, 2 * j) & three) | (Vector128.Equals(hm1 & m, m) & four);
+                    int s0 = (int)((sc >> (16 * j)) & 0xFF) - 32, s1 = (int)((sc >> (16 * j + 8)) & 0xFF) - 32;
+                    acc += Dot16<T>(u0.AsSByte(), L(q8)) * s0 + Dot16<T>(u1.AsSByte(), L(q8 + 16)) * s1;
+                    q8 += 32;
+                }
+            }
+            int isum = Vector128.Sum(acc) - 4 * corr;
+            sumf += Fp16(x[i].D) * y[i].D * isum;
+        }
+        return sumf;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Q5_K<T>(byte* w, byte* a, int n) where T : struct, IV128Isa
+    {
+        var x = (BlockQ5_K*)w;
+        var y = (BlockQ8_K*)a;
+        var m4 = Vector128.Create((byte)0x0F);
+        var sixteen = Vector128.Create((byte)16);
+        float sumf = 0;
+        for (int i = 0; i < n / 256; i++)
+        {
+            SimdDot.UnpackK4(x[i].Scales, out ulong scales, out ulong mins);
+            short* bs = y[i].BSums;
+            int summ = 0;
+            for (int j = 0; j < 8; j++) summ += (bs[2 * j] + bs[2 * j + 1]) * (int)((mins >> (8 * j)) & 0xFF);
+            var hm0 = L(x[i].Qh);
+            var hm1 = L(x[i].Qh + 16);
+            sbyte* q8 = y[i].Qs;
+            var acc = Vector128<int>.Zero;
+            for (int j = 0; j < 4; j++)
+            {
+                byte* q = x[i].Qs + 32 * j;
+                var q0 = L(q);
+                var q1 = L(q + 16);
+                var b1 = Vector128.Create((byte)(1 << (2 * j)));
+                var b2 = Vector128.Create((byte)(2 << (2 * j)));
+                var lo0 = (q0 & m4) | (Vector128.Equals(hm0 & b1, b1) & sixteen);
+                var lo1 = (q1 & m4) | (Vector128.Equals(hm1 & b1, b1) & sixteen);
+                var hi0 = Vector128.ShiftRightLogical(q0, 4) | (Vector128.Equals(hm0 & b2, b2) & sixteen);
+                var hi1 = Vector128.ShiftRightLogical(q1, 4) | (Vector128.Equals(hm1 & b2, b2) & sixteen);
+                var lo = Dot16<T>(lo0.AsSByte(), L(q8)) + Dot16<T>(lo1.AsSByte(), L(q8 + 16));
+                var hi = Dot16<T>(hi0.AsSByte(), L(q8 + 32)) + Dot16<T>(hi1.AsSByte(), L(q8 + 48));
+                acc += lo * (int)((scales >> (16 * j)) & 0xFF) + hi * (int)((scales >> (16 * j + 8)) & 0xFF);
+                q8 += 64;
+            }
+            int isum = Vector128.Sum(acc);
+            float d = Fp16(x[i].D) * y[i].D;
+            float dmin = Fp16(x[i].DMin) * y[i].D;
+            sumf += d * isum;
+            sumf -= dmin * summ;
+        }
+        return sumf;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float BF16(byte* w, byte* a, int n)
+    {
+        ushort* x = (ushort*)w, y = (ushort*)a;
+        var s0 = Vector128<float>.Zero; var s1 = s0;
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            var (xl, xh) = Vector128.Widen(Vector128.Load(x + i));
+            var (yl, yh) = Vector128.Widen(Vector128.Load(y + i));
+            s0 += (xl << 16).AsSingle() * (yl << 16).AsSingle();
+            s1 += (xh << 16).AsSingle() * (yh << 16).AsSingle();
+        }
+        float sum = Vector128.Sum(s0 + s1);
+        for (; i < n; i++) sum += FloatConv.BF16ToF32(x[i]) * FloatConv.BF16ToF32(y[i]);
+        return sum;
     }
 
     /// <summary>4 fp16 values (zero-extended) to float, exact (see SimdDot.HalfToSingle).</summary>

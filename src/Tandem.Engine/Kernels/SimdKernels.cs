@@ -26,6 +26,7 @@ public static unsafe class SimdKernels
                 if (Avx512F.IsSupported) list.Add(new FnKernel(type, "avx512", &SimdDot.F16Avx512));
                 break;
             case GgmlType.BF16:
+                if (Vector128.IsHardwareAccelerated) list.Add(new FnKernel(type, "vector128", &SimdDot128.BF16));
                 if (HasAvx2) list.Add(new FnKernel(type, "avx2", &SimdDot.BF16Avx2));
                 if (Avx512F.IsSupported) list.Add(new FnKernel(type, "avx512", &SimdDot.BF16Avx512));
                 break;
@@ -54,7 +55,12 @@ public static unsafe class SimdKernels
         GgmlType.Q8_0 => &SimdDot128.Q8_0<T>,
         GgmlType.Q4_0 => &SimdDot128.Q4_0<T>,
         GgmlType.Q5_0 => &SimdDot128.Q5_0<T>,
+        GgmlType.Q4_1 => &SimdDot128.Q4_1<T>,
+        GgmlType.Q5_1 => &SimdDot128.Q5_1<T>,
+        GgmlType.Q2_K => &SimdDot128.Q2_K<T>,
+        GgmlType.Q3_K => &SimdDot128.Q3_K<T>,
         GgmlType.Q4_K => &SimdDot128.Q4_K<T>,
+        GgmlType.Q5_K => &SimdDot128.Q5_K<T>,
         GgmlType.Q6_K => &SimdDot128.Q6_K<T>,
         _ => null,
     };

@@ -6,8 +6,10 @@ namespace Tandem.Gguf.Quants;
 /// Conversion of F32 activation rows into ggml's vec_dot types, as ggml's CPU backend does it on x86
 /// (quantize_row_q8_0 / q8_1 with d = amax/127, multiplier 127/amax and round-half-to-even;
 /// quantize_row_q8_K = ggml's reference: iscale = -127/max, nearest_int, d = 1/iscale, per-16 sums).
+/// ggml's reference (multiplier 1/d, roundf) and ARM (multiplier 1/d) Q8_0/Q8_1 paths can differ from this by one in rare elements;
+/// the x86 path is what llama.cpp uses on the machines the golden outputs come from.
 /// </summary>
-public static unsafe class ActivationQuant
+public static unsafe partial class ActivationQuant
 {
     /// <summary>ggml's vec_dot_type for a weight type.</summary>
     public static GgmlType VecDotType(GgmlType weightType) => weightType switch
@@ -21,8 +23,38 @@ public static unsafe class ActivationQuant
         _ => throw new NotSupportedException($"No vec_dot type for {weightType}."),
     };
 
-    /// <summary>Converts x into <paramref name="dst"/> as <paramref name="type"/> (F32, F16, BF16, Q8_0, Q8_1, Q8_K).</summary>
+    /// <summary>Converts x into <paramref name="dst"/> as <paramref name="type"/> (F32, F16, BF16, Q8_0, Q8_1, Q8_K),
+    /// with SIMD where the CPU has 256-bit vectors; the bytes are identical to <see cref="QuantizeReference"/>.</summary>
     public static void Quantize(GgmlType type, ReadOnlySpan<float> x, Span<byte> dst)
+    {
+        if (!Simd.IsSupported || type == GgmlType.F32)
+        {
+            QuantizeReference(type, x, dst);
+            return;
+        }
+        var info = GgmlTypeInfo.Of(type);
+        if (x.Length % info.BlockSize != 0)
+            throw new ArgumentException($"Length {x.Length} is not a multiple of the {info.Name} block size.", nameof(x));
+        long need = info.RowBytes(x.Length);
+        if (dst.Length < need) throw new ArgumentException($"Destination needs {need} bytes.", nameof(dst));
+        fixed (float* px = x)
+        fixed (byte* pd = dst)
+        {
+            int n = x.Length;
+            switch (type)
+            {
+                case GgmlType.F16: Simd.F16(px, (ushort*)pd, n); break;
+                case GgmlType.BF16: Simd.BF16(px, (ushort*)pd, n); break;
+                case GgmlType.Q8_0: Simd.Q8_0(px, (BlockQ8_0*)pd, n); break;
+                case GgmlType.Q8_1: Simd.Q8_1(px, (BlockQ8_1*)pd, n); break;
+                case GgmlType.Q8_K: Simd.Q8_K(px, (BlockQ8_K*)pd, n); break;
+                default: throw new NotSupportedException($"Activation type {info.Name} is not supported.");
+            }
+        }
+    }
+
+    /// <summary>Scalar reference of <see cref="Quantize"/>.</summary>
+    public static void QuantizeReference(GgmlType type, ReadOnlySpan<float> x, Span<byte> dst)
     {
         var info = GgmlTypeInfo.Of(type);
         if (x.Length % info.BlockSize != 0)

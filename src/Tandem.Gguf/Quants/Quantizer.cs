@@ -45,6 +45,34 @@ public static unsafe class Quantizer
         }
     }
 
+    /// <summary>
+    /// Quantizes a tensor of <paramref name="rows"/> rows of <paramref name="columns"/> elements, rows spread over threads.
+    /// Rows are independent, so the bytes equal those of <see cref="Quantize"/> on the whole tensor.
+    /// </summary>
+    public static void QuantizeRows(GgmlType type, ReadOnlySpan<float> x, long rows, long columns, Span<byte> dst, int maxThreads = -1)
+    {
+        var info = GgmlTypeInfo.Of(type);
+        if (columns % info.BlockSize != 0)
+            throw new ArgumentException($"Row length {columns} is not a multiple of the {info.Name} block size {info.BlockSize}.", nameof(columns));
+        if (x.Length != rows * columns) throw new ArgumentException("x must hold rows * columns elements.", nameof(x));
+        long rowBytes = info.RowBytes(columns);
+        if (dst.Length < rowBytes * rows) throw new ArgumentException($"Destination needs {rowBytes * rows} bytes.", nameof(dst));
+        fixed (float* px = x)
+        fixed (byte* pd = dst)
+        {
+            nint src = (nint)px, dstp = (nint)pd;
+            int chunk = (int)Math.Max(1, Math.Min(rows, 1 << 20) / Math.Max(1, Environment.ProcessorCount * 4));
+            long chunks = (rows + chunk - 1) / chunk;
+            Parallel.For(0L, chunks, new ParallelOptions { MaxDegreeOfParallelism = maxThreads }, c =>
+            {
+                long r0 = c * chunk, r1 = Math.Min(rows, r0 + chunk);
+                var xs = new ReadOnlySpan<float>((float*)src + r0 * columns, checked((int)((r1 - r0) * columns)));
+                var ds = new Span<byte>((byte*)dstp + r0 * rowBytes, checked((int)((r1 - r0) * rowBytes)));
+                Quantize(type, xs, ds);
+            });
+        }
+    }
+
     static int NearestInt(float f) => FloatConv.NearestInt(f);
 
     // ---------------- simple 32-element types ----------------

@@ -204,3 +204,65 @@ public unsafe class QuantFormatTests
         Assert.Equal("scalar", KernelRegistry.Reference(GgmlType.Q4_K).Isa);
     }
 }
+
+public unsafe class ActivationSimdTests
+{
+    static float[] Interesting(Random rng, int n)
+    {
+        var x = QuantTestUtil.RandomFloats(rng, n);
+        for (int i = 0; i < 32 && i < n; i++) x[i] = 0;                 // an all-zero Q8_0 block
+        if (n >= 512) for (int i = 256; i < 512; i++) x[i] = 0;         // an all-zero Q8_K block
+        for (int i = 40; i < n; i += 37) x[i] = -x[i - 1];              // equal magnitudes, opposite signs
+        for (int i = 64; i < Math.Min(n, 96); i++) x[i] = (i - 80) + 0.5f;  // amax 127 -> multiplier 1: exact .5 ties
+        x[64] = 127f;
+        for (int i = 100; i < n; i += 53) x[i] *= 1e-30f;               // tiny values
+        return x;
+    }
+
+    [Theory]
+    [InlineData("Q8_0")]
+    [InlineData("Q8_1")]
+    [InlineData("Q8_K")]
+    [InlineData("F16")]
+    [InlineData("BF16")]
+    public void SimdActivationMatchesReferenceBytes(string typeName)
+    {
+        Assert.True(GgmlTypeInfo.TryParse(typeName, out var type));
+        var rng = new Random(42);
+        foreach (int n in new[] { 256, 512, 768, 4096 })
+        {
+            var x = Interesting(rng, n);
+            var a = new byte[GgmlTypeInfo.Of(type).RowBytes(n)];
+            var b = new byte[a.Length];
+            ActivationQuant.Quantize(type, x, a);
+            ActivationQuant.QuantizeReference(type, x, b);
+            Assert.Equal(b, a);
+        }
+    }
+
+    [Theory]
+    [InlineData("F16")]
+    [InlineData("BF16")]
+    public void SimdFloatConversionMatchesReferenceOnAllKindsOfBits(string typeName)
+    {
+        Assert.True(GgmlTypeInfo.TryParse(typeName, out var type));
+        var rng = new Random(7);
+        int n = 1 << 16;
+        var x = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            uint bits = (uint)rng.NextInt64(0, 1L << 32);
+            // bias toward the fp16 range and its boundaries (subnormal, rounding ties, overflow)
+            if (i % 4 == 1) bits = (bits & 0x8000_0000u) | (uint)rng.Next(0x3300_0000, 0x4780_2000);
+            if (i % 4 == 2) bits = (bits & 0xFFFF_E000u) | 0x1000u; // exact fp16 ties
+            x[i] = BitConverter.UInt32BitsToSingle(bits);
+        }
+        var a = new byte[n * 2];
+        var b = new byte[n * 2];
+        ActivationQuant.Quantize(type, x, a);
+        ActivationQuant.QuantizeReference(type, x, b);
+        for (int i = 0; i < n; i++)
+            Assert.True(a[2 * i] == b[2 * i] && a[2 * i + 1] == b[2 * i + 1],
+                $"{typeName} {BitConverter.SingleToUInt32Bits(x[i]):x8}: {BitConverter.ToUInt16(a, 2 * i):x4} vs {BitConverter.ToUInt16(b, 2 * i):x4}");
+    }
+}

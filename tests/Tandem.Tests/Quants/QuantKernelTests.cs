@@ -207,8 +207,9 @@ public unsafe class QuantKernelTests(ITestOutputHelper output)
         {
             var k = KernelRegistry.For(t);
             Assert.Equal(t, k.WeightType);
-            output.WriteLine($"{t}: {string.Join(", ", KernelRegistry.Available(t).Select(a => a.Isa))} -> {k.Isa}");
         }
+        foreach (var line in KernelRegistry.Describe()) output.WriteLine(line);
+        Assert.Equal(AllTypes.Length, KernelRegistry.Describe().Count());
     }
 }
 
@@ -263,6 +264,59 @@ public unsafe class DotRowsTests
             {
                 k.DotRows(pw, rb, rows, pa, n, pd);
                 for (int r = 0; r < rows; r++) Assert.Equal(k.Dot(pw + r * rb, pa, n), dst[r]);
+            }
+        }
+    }
+}
+
+public unsafe class IntegerExactnessTests
+{
+    /// <summary>
+    /// With every scale 1 (and Q4_1/Q5_1 mins 0) a 32-block kernel's result is the sum of its integer block sums,
+    /// exactly representable in float: every kernel (scalar and SIMD) must return exactly the integer dot product.
+    /// </summary>
+    [Theory]
+    [InlineData("Q4_0")]
+    [InlineData("Q4_1")]
+    [InlineData("Q5_0")]
+    [InlineData("Q5_1")]
+    [InlineData("Q8_0")]
+    public void IntegerPartIsExact(string typeName)
+    {
+        Assert.True(GgmlTypeInfo.TryParse(typeName, out var type));
+        var info = GgmlTypeInfo.Of(type);
+        var actType = ActivationQuant.VecDotType(type);
+        var actInfo = GgmlTypeInfo.Of(actType);
+        var rng = new Random(3);
+        ushort one = BitConverter.HalfToUInt16Bits((Half)1f);
+        foreach (int n in Enumerable.Range(1, 16).Select(i => i * 32).Concat([1024, 4096]))
+        {
+            var w = new byte[info.RowBytes(n)];
+            rng.NextBytes(w);
+            for (int b = 0; b < w.Length; b += info.TypeSize)
+            {
+                BitConverter.TryWriteBytes(w.AsSpan(b, 2), one);
+                if (type is GgmlType.Q4_1 or GgmlType.Q5_1) BitConverter.TryWriteBytes(w.AsSpan(b + 2, 2), (ushort)0);
+            }
+            var a = new byte[actInfo.RowBytes(n)];
+            for (int b = 0; b < a.Length; b += actInfo.TypeSize)
+            {
+                int qOffset = actType == GgmlType.Q8_1 ? 4 : 2;
+                int sum = 0;
+                for (int j = 0; j < 32; j++) { sbyte q = (sbyte)rng.Next(-127, 128); a[b + qOffset + j] = (byte)q; sum += q; }
+                BitConverter.TryWriteBytes(a.AsSpan(b, 2), one);
+                if (actType == GgmlType.Q8_1) BitConverter.TryWriteBytes(a.AsSpan(b + 2, 2), (Half)sum);
+            }
+            var wq = new float[n];
+            var aq = new float[n];
+            fixed (byte* pw = w) fixed (byte* pa = a) fixed (float* fw = wq) fixed (float* fa = aq)
+            {
+                Dequantize.Row(type, pw, fw, n);
+                Dequantize.Row(actType, pa, fa, n);
+                long exact = 0;
+                for (int i = 0; i < n; i++) exact += (long)wq[i] * (long)aq[i];
+                foreach (var k in KernelRegistry.Available(type))
+                    Assert.True(k.Dot(pw, pa, n) == exact, $"{typeName} [{k.Isa}] n={n}: {k.Dot(pw, pa, n)} vs {exact}");
             }
         }
     }

@@ -85,6 +85,22 @@ public unsafe class QuantizerRoundTripTests
     }
 
     [Fact]
+    public void ParallelRowQuantizationEqualsSerial()
+    {
+        using var f = GgufFile.Open(TestData.Model("mini-qwen2-f32.gguf"));
+        var t = f.Tensors.First(t => t.Dimensions.Length == 2 && t.Columns % 256 == 0);
+        var x = new ReadOnlySpan<float>(f.TensorPointer(t), checked((int)t.ElementCount));
+        foreach (var type in new[] { GgmlType.Q4_K, GgmlType.Q8_0 })
+        {
+            var a = new byte[GgmlTypeInfo.Of(type).RowBytes(t.Columns) * t.Rows];
+            var b = new byte[a.Length];
+            Quantizer.Quantize(type, x, a);
+            Quantizer.QuantizeRows(type, x, t.Rows, t.Columns, b);
+            Assert.Equal(a, b);
+        }
+    }
+
+    [Fact]
     public void ZeroBlocksQuantizeToZeros()
     {
         var x = new float[512];
