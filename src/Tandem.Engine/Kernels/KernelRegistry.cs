@@ -16,6 +16,17 @@ public static unsafe class KernelRegistry
     public static MatVecKernel For(GgmlType weightType) =>
         BestKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
 
+    static readonly MatVecKernel RepackedQ4_0 = new GgmlQ0Kernel(GgmlType.Q4_0, repacked: true);
+
+    /// <summary>
+    /// The kernel for a weight matrix of <paramref name="rows"/> rows: as <see cref="For"/>, except where llama.cpp's
+    /// CPU backend repacks such a matrix at load and so sums in another order (Q4_0 with rows a multiple of 8).
+    /// <paramref name="repackable"/> is false for matrices llama.cpp never repacks (the token embedding, which it
+    /// also reads with get_rows).
+    /// </summary>
+    public static MatVecKernel ForWeights(GgmlType weightType, int rows, bool repackable = true) =>
+        repackable && GgmlQ0Kernel.IsRepacked(weightType, rows) ? RepackedQ4_0 : For(weightType);
+
     /// <summary>The scalar reference kernel for the weight type.</summary>
     public static MatVecKernel Reference(GgmlType weightType) =>
         ReferenceKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
@@ -59,6 +70,11 @@ public static unsafe class KernelRegistry
         }
         foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16 })
             best[type] = new GgmlFloatKernel(type);
+
+        // --- Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 in llama.cpp's x86 order (vec_dot / tinyBLAS); repacked Q4_0 via ForWeights ---
+        foreach (var type in GgmlQ0Kernel.Types)
+            best[type] = new GgmlQ0Kernel(type);
+        // --- end Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 ---
         return best;
     }
 }
