@@ -196,60 +196,103 @@ public static unsafe class GgmlQ0Dot
         return Vector256.Equals(bytes, Vector256<byte>.AllBitsSet);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<sbyte> WeightBytes(GgmlType type, byte* blk)
+    /// <summary>A 32-element weight block type, for the AVX2 loops: its size and its quants as 32 signed bytes.</summary>
+    public interface IBlock32
     {
-        switch (type)
+        static abstract int Size { get; }
+        static abstract Vector256<sbyte> Quants(byte* blk);
+    }
+
+    public struct Q8_0Block : IBlock32
+    {
+        public static int Size => 34;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk) => Vector256.Load(((BlockQ8_0*)blk)->Qs);
+    }
+
+    public struct Q4_0Block : IBlock32
+    {
+        public static int Size => 18;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk) => Nibbles(((BlockQ4_0*)blk)->Qs) - Vector256.Create((sbyte)8);
+    }
+
+    public struct Q4_1Block : IBlock32
+    {
+        public static int Size => 20;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk) => Nibbles(((BlockQ4_1*)blk)->Qs);
+    }
+
+    public struct Q5_0Block : IBlock32
+    {
+        public static int Size => 22;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk)
         {
-            case GgmlType.Q8_0: return Vector256.Load(((BlockQ8_0*)blk)->Qs);
-            case GgmlType.Q4_0: return Nibbles(((BlockQ4_0*)blk)->Qs) - Vector256.Create((sbyte)8);
-            case GgmlType.Q4_1: return Nibbles(((BlockQ4_1*)blk)->Qs);
-            case GgmlType.Q5_0:
-            {
-                var b = (BlockQ5_0*)blk;
-                var hi = Vector256.AndNot(Vector256.Create((byte)0xF0), BitsToBytes(b->Qh));
-                return Nibbles(b->Qs) | hi.AsSByte();
-            }
-            default:
-            {
-                var b = (BlockQ5_1*)blk;
-                var hi = BitsToBytes(b->Qh) & Vector256.Create((byte)0x10);
-                return Nibbles(b->Qs) | hi.AsSByte();
-            }
+            var b = (BlockQ5_0*)blk;
+            return Nibbles(b->Qs) | Vector256.AndNot(Vector256.Create((byte)0xF0), BitsToBytes(b->Qh)).AsSByte();
         }
     }
 
-    /// <summary>AVX2 version of <see cref="VecDotReference"/> (identical results).</summary>
-    public static float VecDotAvx2(GgmlType type, byte* w, byte* a, int n)
+    public struct Q5_1Block : IBlock32
     {
-        int nb = n / 32, wsize = GgmlTypeInfo.Of(type).TypeSize;
-        var acc = Vector256<float>.Zero;
-        if (HasMin(type))
+        public static int Size => 24;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk)
         {
-            float summs = 0;
-            var y = (BlockQ8_1*)a;
-            for (int ib = 0; ib < nb; ib++, w += wsize)
-            {
-                // Q4_1 and Q5_1 both start with d, m.
-                float dw = (float)((BlockQ4_1*)w)->D, mw = (float)((BlockQ4_1*)w)->M;
-                summs = MathF.FusedMultiplyAdd(mw, (float)y[ib].S, summs);
-                var q = Avx.ConvertToVector256Single(LaneSums(WeightBytes(type, w), Vector256.Load(y[ib].Qs)));
-                acc = Fma.MultiplyAdd(Vector256.Create(dw * (float)y[ib].D), q, acc);
-            }
-            return Hsum8(acc) + summs;
-        }
-        else
-        {
-            var y = (BlockQ8_0*)a;
-            for (int ib = 0; ib < nb; ib++, w += wsize)
-            {
-                float dw = (float)(*(Half*)w);
-                var q = Avx.ConvertToVector256Single(LaneSums(WeightBytes(type, w), Vector256.Load(y[ib].Qs)));
-                acc = Fma.MultiplyAdd(Vector256.Create(dw * (float)y[ib].D), q, acc);
-            }
-            return Hsum8(acc);
+            var b = (BlockQ5_1*)blk;
+            return Nibbles(b->Qs) | (BitsToBytes(b->Qh) & Vector256.Create((byte)0x10)).AsSByte();
         }
     }
+
+    /// <summary>AVX2 vec_dot for the types with Q8_0 activations (Q4_0, Q5_0, Q8_0): same results as the reference.</summary>
+    public static float LanesAvx2<T>(byte* w, byte* a, int n) where T : struct, IBlock32
+    {
+        int nb = n / 32;
+        var acc = Vector256<float>.Zero;
+        var y = (BlockQ8_0*)a;
+        for (int ib = 0; ib < nb; ib++, w += T.Size)
+        {
+            float d = HalfTable.ToF32(*(ushort*)w) * HalfTable.ToF32(*(ushort*)&y[ib].D);
+            var q = Avx.ConvertToVector256Single(LaneSums(T.Quants(w), Vector256.Load(y[ib].Qs)));
+            acc = Fma.MultiplyAdd(Vector256.Create(d), q, acc);
+        }
+        return Hsum8(acc);
+    }
+
+    /// <summary>AVX2 vec_dot for the types with a min and Q8_1 activations (Q4_1, Q5_1): same results as the reference.</summary>
+    public static float LanesWithMinAvx2<T>(byte* w, byte* a, int n) where T : struct, IBlock32
+    {
+        int nb = n / 32;
+        var acc = Vector256<float>.Zero;
+        float summs = 0;
+        var y = (BlockQ8_1*)a;
+        for (int ib = 0; ib < nb; ib++, w += T.Size)
+        {
+            // Q4_1 and Q5_1 both start with d, m.
+            ushort* dm = (ushort*)w;
+            summs = MathF.FusedMultiplyAdd(HalfTable.ToF32(dm[1]), HalfTable.ToF32(*(ushort*)&y[ib].S), summs);
+            float d = HalfTable.ToF32(dm[0]) * HalfTable.ToF32(*(ushort*)&y[ib].D);
+            var q = Avx.ConvertToVector256Single(LaneSums(T.Quants(w), Vector256.Load(y[ib].Qs)));
+            acc = Fma.MultiplyAdd(Vector256.Create(d), q, acc);
+        }
+        return Hsum8(acc) + summs;
+    }
+
+    /// <summary>The AVX2 vec_dot for a weight type.</summary>
+    public static delegate*<byte*, byte*, int, float> VecDotAvx2For(GgmlType type) => type switch
+    {
+        GgmlType.Q8_0 => &LanesAvx2<Q8_0Block>,
+        GgmlType.Q4_0 => &LanesAvx2<Q4_0Block>,
+        GgmlType.Q5_0 => &LanesAvx2<Q5_0Block>,
+        GgmlType.Q4_1 => &LanesWithMinAvx2<Q4_1Block>,
+        GgmlType.Q5_1 => &LanesWithMinAvx2<Q5_1Block>,
+        _ => throw new NotSupportedException($"{type} is not a 32-element block type."),
+    };
+
+    /// <summary>AVX2 version of <see cref="VecDotReference"/> (identical results).</summary>
+    public static float VecDotAvx2(GgmlType type, byte* w, byte* a, int n) => VecDotAvx2For(type)(w, a, n);
 
     /// <summary>AVX2 version of <see cref="RepackedQ4_0Reference"/> (identical results).</summary>
     public static float RepackedQ4_0Avx2(byte* w, byte* a, int n)
@@ -262,7 +305,7 @@ public static unsafe class GgmlQ0Dot
         {
             var lanes = LaneSums(Nibbles(x[ib].Qs) - Vector256.Create((sbyte)8), Vector256.Load(y[ib].Qs));
             int s = Vector256.Sum(lanes);
-            acc = MathF.FusedMultiplyAdd(s, (float)x[ib].D * (float)y[ib].D, acc);
+            acc = MathF.FusedMultiplyAdd(s, HalfTable.ToF32(*(ushort*)&x[ib].D) * HalfTable.ToF32(*(ushort*)&y[ib].D), acc);
         }
         return acc;
     }
@@ -281,6 +324,7 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
 
     readonly GgmlType _type;
     readonly bool _repacked, _simd;
+    readonly delegate*<byte*, byte*, int, float> _avx2;
 
     public GgmlQ0Kernel(GgmlType weightType, bool repacked = false, bool simd = true)
     {
@@ -289,6 +333,7 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
         _type = weightType;
         _repacked = repacked;
         _simd = simd && GgmlQ0Dot.Avx2Available;
+        _avx2 = repacked ? &GgmlQ0Dot.RepackedQ4_0Avx2 : GgmlQ0Dot.VecDotAvx2For(weightType);
     }
 
     /// <summary>Whether llama.cpp's x86 CPU backend repacks a weight matrix of this type and row count (q4_0_8x8).</summary>
@@ -303,8 +348,8 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
 
     public override float Dot(byte* w, byte* a, int n)
     {
-        if (_repacked) return _simd ? GgmlQ0Dot.RepackedQ4_0Avx2(w, a, n) : GgmlQ0Dot.RepackedQ4_0Reference(w, a, n);
-        return _simd ? GgmlQ0Dot.VecDotAvx2(_type, w, a, n) : GgmlQ0Dot.VecDotReference(_type, w, a, n);
+        if (_simd) return _avx2(w, a, n);
+        return _repacked ? GgmlQ0Dot.RepackedQ4_0Reference(w, a, n) : GgmlQ0Dot.VecDotReference(_type, w, a, n);
     }
 
     public override string ToString() => $"{GgmlTypeInfo.Of(_type).Name} [{Isa}]";
