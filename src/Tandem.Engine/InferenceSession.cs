@@ -5,16 +5,22 @@ using Tandem.Engine.Threading;
 
 namespace Tandem.Engine;
 
+/// <summary>One token of a multi-sequence step: which sequence it extends, and whether its logits are wanted.</summary>
+public readonly record struct BatchToken(int Sequence, int Token, bool Logits = false);
+
 /// <summary>
-/// The run state of one sequence: KV cache and activation buffers, all allocated here once; evaluating tokens
-/// allocates nothing. The forward pass (<see cref="Forward"/>) reads top to bottom, one step a line.
+/// The run state of one or more sequences: a KV cache per sequence and activation buffers, all allocated here once;
+/// evaluating tokens allocates nothing. Tokens of several sequences can share one pass over the weights
+/// (<see cref="Evaluate(ReadOnlySpan{BatchToken})"/>), which is how a server batches its active requests.
+/// The forward pass (<see cref="Forward"/>) reads top to bottom, one step a line.
 /// </summary>
 public sealed unsafe class InferenceSession : IDisposable
 {
     readonly Model _model;
     readonly ModelConfig _c;
     readonly TransformerWeights _w;
-    readonly KvCache _cache;
+    readonly KvCache[] _caches;
+    readonly int[] _positions;
     readonly WorkerPool _pool;
     readonly MatMulJob _matmul;
     readonly AttentionJob _attention;
@@ -23,6 +29,9 @@ public sealed unsafe class InferenceSession : IDisposable
     readonly float[] _x, _xb, _xb2, _q, _k, _v, _att, _gate, _up, _logits;
     readonly byte[] _prepared;
     readonly float[] _ropeCos, _ropeSin;
+    // Per token of the current step: its sequence, its position, and which rows produce logits.
+    readonly int[] _stepSequence, _stepPosition, _stepTokens, _logitRows;
+    int _logitCount;
 
     /// <summary>Receives intermediate tensors by llama.cpp's graph names ("attn_norm-0", "Qcur-0", "kqv_out-0", …) for
     /// comparison with its eval callback; [tokens × features] row-major. Null in normal use (one branch per step).</summary>
@@ -30,23 +39,31 @@ public sealed unsafe class InferenceSession : IDisposable
 
     public TraceHandler? Trace { get; set; }
 
-    public int Position { get; private set; }
+    /// <summary>Positions filled in sequence 0 (the only sequence of a single-sequence session).</summary>
+    public int Position => _positions[0];
+    /// <summary>Positions each sequence's KV cache holds.</summary>
     public int ContextLength { get; }
     public int BatchSize { get; }
+    public int Sequences => _caches.Length;
     public int VocabSize => _c.VocabSize;
     public int Threads => _pool.Threads;
-    public KvCache Cache => _cache;
+    public KvCache Cache => _caches[0];
+
+    public int PositionOf(int sequence) => _positions[CheckSequence(sequence)];
 
     internal InferenceSession(Model model, SessionOptions options)
     {
         if (options.ContextLength <= 0) throw new ArgumentOutOfRangeException(nameof(options), options.ContextLength, "context length must be positive");
         if (options.Threads < 0) throw new ArgumentOutOfRangeException(nameof(options), options.Threads, "threads must be 0 (all cores) or positive");
+        if (options.Sequences < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Sequences, "need at least one sequence");
         _model = model;
         _c = model.Config;
         _w = model.Weights;
         ContextLength = options.ContextLength;
         BatchSize = Math.Clamp(options.BatchSize, 1, ContextLength);
-        _cache = new KvCache(_c, ContextLength);
+        _caches = new KvCache[options.Sequences];
+        for (int i = 0; i < _caches.Length; i++) _caches[i] = new KvCache(_c, ContextLength);
+        _positions = new int[options.Sequences];
         _pool = new WorkerPool(options.Threads == 0 ? Environment.ProcessorCount : options.Threads);
         int b = BatchSize, d = _c.EmbeddingLength, ff = _c.FeedForwardLength;
         _x = new float[b * d];
@@ -63,6 +80,10 @@ public sealed unsafe class InferenceSession : IDisposable
         _prepared = new byte[b * MaxPreparedRowBytes((int)widest)];
         _ropeCos = new float[b * Math.Max(1, _c.RopeDimensions / 2)];
         _ropeSin = new float[b * Math.Max(1, _c.RopeDimensions / 2)];
+        _stepSequence = new int[b];
+        _stepPosition = new int[b];
+        _stepTokens = new int[b];
+        _logitRows = new int[b];
         _matmul = new MatMulJob();
         _attention = new AttentionJob(_pool.Threads, _c);
     }
@@ -73,55 +94,124 @@ public sealed unsafe class InferenceSession : IDisposable
         return (long)n * sizeof(float) + 64;
     }
 
-    /// <summary>Evaluates tokens at the next positions (batched prefill when several); returns the last token's logits, valid until the next call.</summary>
+    /// <summary>Evaluates tokens at the next positions of sequence 0 (batched prefill when several); returns the last token's logits, valid until the next call.</summary>
     public ReadOnlySpan<float> Evaluate(ReadOnlySpan<int> tokens)
     {
         if (tokens.IsEmpty) throw new ArgumentException("no tokens to evaluate", nameof(tokens));
-        CheckFits(tokens.Length);
+        CheckFits(0, tokens.Length);
         for (int start = 0; start < tokens.Length; start += BatchSize)
         {
             var chunk = tokens.Slice(start, Math.Min(BatchSize, tokens.Length - start));
             bool last = start + chunk.Length == tokens.Length;
-            Forward(chunk, last ? chunk.Length - 1 : -1, last ? 1 : 0);
+            StageSingleSequence(chunk, logitsFrom: last ? chunk.Length - 1 : chunk.Length);
+            Forward(chunk.Length);
         }
         return _logits.AsSpan(0, _c.VocabSize);
     }
 
-    /// <summary>Evaluates tokens and writes every position's logits into <paramref name="allLogits"/> (tokens.Length × VocabSize).</summary>
+    /// <summary>Evaluates tokens of sequence 0 and writes every position's logits into <paramref name="allLogits"/> (tokens.Length × VocabSize).</summary>
     public void Evaluate(ReadOnlySpan<int> tokens, Span<float> allLogits)
     {
         if (tokens.IsEmpty) throw new ArgumentException("no tokens to evaluate", nameof(tokens));
         if (allLogits.Length < (long)tokens.Length * _c.VocabSize)
             throw new ArgumentException($"logits buffer holds {allLogits.Length} floats; {tokens.Length} tokens need {(long)tokens.Length * _c.VocabSize}", nameof(allLogits));
-        CheckFits(tokens.Length);
+        CheckFits(0, tokens.Length);
         for (int start = 0; start < tokens.Length; start += BatchSize)
         {
             var chunk = tokens.Slice(start, Math.Min(BatchSize, tokens.Length - start));
-            Forward(chunk, 0, chunk.Length);
+            StageSingleSequence(chunk, logitsFrom: 0);
+            Forward(chunk.Length);
             _logits.AsSpan(0, chunk.Length * _c.VocabSize).CopyTo(allLogits.Slice(start * _c.VocabSize));
         }
     }
 
-    /// <summary>Forgets everything from <paramref name="position"/> onward (the cached prefix stays).</summary>
-    public void Truncate(int position)
+    /// <summary>
+    /// One pass over the weights for tokens of several sequences (at most <see cref="BatchSize"/>): each token goes to
+    /// the next position of its sequence, in order. Returns one row of logits per token flagged
+    /// <see cref="BatchToken.Logits"/>, in order, valid until the next call. Nothing is evaluated when a check fails.
+    /// </summary>
+    public ReadOnlySpan<float> Evaluate(ReadOnlySpan<BatchToken> batch)
     {
-        if (position < 0 || position > Position) throw new ArgumentOutOfRangeException(nameof(position), position, $"must be within 0..{Position}");
-        Position = position;
+        if (batch.IsEmpty) throw new ArgumentException("no tokens to evaluate", nameof(batch));
+        if (batch.Length > BatchSize)
+            throw new ArgumentException($"a step holds at most {BatchSize} tokens; got {batch.Length}", nameof(batch));
+        _logitCount = 0;
+        for (int t = 0; t < batch.Length; t++)
+        {
+            var item = batch[t];
+            CheckSequence(item.Sequence);
+            if ((uint)item.Token >= (uint)_c.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(batch), item.Token, $"token id {item.Token} is outside the vocabulary of {_c.VocabSize}");
+            int position = _positions[item.Sequence];
+            for (int u = 0; u < t; u++) if (_stepSequence[u] == item.Sequence) position++;
+            if (position >= ContextLength)
+                throw new ContextOverflowException($"sequence {item.Sequence} would need position {position}, but its context holds {ContextLength}");
+            _stepSequence[t] = item.Sequence;
+            _stepPosition[t] = position;
+            _stepTokens[t] = item.Token;
+            if (item.Logits) _logitRows[_logitCount++] = t;
+        }
+        Forward(batch.Length);
+        return _logits.AsSpan(0, _logitCount * _c.VocabSize);
     }
 
-    void CheckFits(int count)
+    /// <summary>Forgets everything of sequence 0 from <paramref name="position"/> onward (the cached prefix stays).</summary>
+    public void Truncate(int position) => Truncate(0, position);
+
+    /// <summary>Forgets everything of a sequence from <paramref name="position"/> onward (0 frees it entirely).</summary>
+    public void Truncate(int sequence, int position)
     {
-        if ((long)Position + count > ContextLength)
-            throw new ContextOverflowException($"evaluating {count} tokens at position {Position} needs {Position + count} positions, but the context holds {ContextLength} (raise it with -c/--ctx)");
+        CheckSequence(sequence);
+        if (position < 0 || position > _positions[sequence])
+            throw new ArgumentOutOfRangeException(nameof(position), position, $"must be within 0..{_positions[sequence]}");
+        _positions[sequence] = position;
     }
 
-    /// <summary>One pass of the decoder over <paramref name="tokens"/> at positions Position…; logits for rows [firstLogit, firstLogit+logitRows).</summary>
-    void Forward(ReadOnlySpan<int> tokens, int firstLogit, int logitRows)
+    /// <summary>Makes <paramref name="to"/> start with the first <paramref name="length"/> positions of <paramref name="from"/>
+    /// (a shared prompt prefix is computed once and copied, not recomputed).</summary>
+    public void CopyPrefix(int from, int to, int length)
     {
-        int n = tokens.Length, d = _c.EmbeddingLength, p0 = Position;
-        Embed(tokens);
+        CheckSequence(from);
+        CheckSequence(to);
+        if (length < 0 || length > _positions[from])
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"sequence {from} holds {_positions[from]} positions");
+        if (from != to) _caches[from].CopyTo(_caches[to], length);
+        _positions[to] = length;
+    }
+
+    int CheckSequence(int sequence) =>
+        (uint)sequence < (uint)_caches.Length ? sequence
+            : throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"the session has sequences 0..{_caches.Length - 1}");
+
+    void CheckFits(int sequence, int count)
+    {
+        int position = _positions[sequence];
+        if ((long)position + count > ContextLength)
+            throw new ContextOverflowException($"evaluating {count} tokens at position {position} needs {position + count} positions, but the context holds {ContextLength} (raise it with -c/--ctx)");
+    }
+
+    void StageSingleSequence(ReadOnlySpan<int> tokens, int logitsFrom)
+    {
+        int p0 = _positions[0];
+        _logitCount = 0;
+        for (int t = 0; t < tokens.Length; t++)
+        {
+            if ((uint)tokens[t] >= (uint)_c.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(tokens), tokens[t], $"token id {tokens[t]} is outside the vocabulary of {_c.VocabSize}");
+            _stepSequence[t] = 0;
+            _stepPosition[t] = p0 + t;
+            _stepTokens[t] = tokens[t];
+            if (t >= logitsFrom) _logitRows[_logitCount++] = t;
+        }
+    }
+
+    /// <summary>One pass of the decoder over the <paramref name="n"/> staged tokens (sequence, position, token); logits for the staged rows.</summary>
+    void Forward(int n)
+    {
+        int d = _c.EmbeddingLength;
+        Embed(n);
         Emit("embd", _x, n * d);
-        ComputeRopeAngles(p0, n);
+        ComputeRopeAngles(n);
         for (int layer = 0; layer < _c.BlockCount; layer++)
         {
             var lw = _w.Layers[layer];
@@ -137,9 +227,8 @@ public sealed unsafe class InferenceSession : IDisposable
             RotateHeads(_k, _c.HeadCountKv, n);
             Emit("Qcur", layer, _q, n * _c.QueryLength);
             Emit("Kcur", layer, _k, n * _c.KeyValueLength);
-            for (int t = 0; t < n; t++)
-                _cache.Store(layer, p0 + t, _k.AsSpan(t * _c.KeyValueLength, _c.KeyValueLength), _v.AsSpan(t * _c.ValueLength, _c.ValueLength));
-            Attend(layer, p0, n);
+            StoreKeysAndValues(layer, n);
+            Attend(layer, n);
             Emit("kqv_out", layer, _att, n * _c.HeadCount * _c.ValueHeadDim);
             MatMul(lw.AttentionOutput, _att, n, _xb2);
             Emit("attn_out", layer, _xb2, n * d);
@@ -158,11 +247,12 @@ public sealed unsafe class InferenceSession : IDisposable
             AddRows(_x, _xb2, n * d);
             Emit("l_out", layer, _x, n * d);
         }
-        Position = p0 + n;
-        if (logitRows == 0) return;
-        NormRows(_x.AsSpan(firstLogit * d), _w.OutputNorm, _xb, logitRows, d);
-        Emit("result_norm", _xb, logitRows * d);
-        MatMul(_w.Output, _xb, logitRows, _logits);
+        for (int t = 0; t < n; t++) _positions[_stepSequence[t]] = Math.Max(_positions[_stepSequence[t]], _stepPosition[t] + 1);
+        if (_logitCount == 0) return;
+        for (int r = 0; r < _logitCount; r++)
+            RmsNorm.Apply(_x.AsSpan(_logitRows[r] * d, d), _w.OutputNorm, _xb.AsSpan(r * d, d), _c.RmsEps);
+        Emit("result_norm", _xb, _logitCount * d);
+        MatMul(_w.Output, _xb, _logitCount, _logits);
     }
 
     void Emit(string name, float[] values, int count) => Trace?.Invoke(name, values.AsSpan(0, count));
@@ -172,18 +262,13 @@ public sealed unsafe class InferenceSession : IDisposable
         if (Trace is { } trace) trace($"{name}-{layer}", values.AsSpan(0, count));
     }
 
-    void Embed(ReadOnlySpan<int> tokens)
+    void Embed(int n)
     {
         var type = _w.TokenEmbedding.Type;
         long rowBytes = Gguf.GgmlTypeInfo.Of(type).RowBytes(_c.EmbeddingLength);
         fixed (float* x = _x)
-            for (int t = 0; t < tokens.Length; t++)
-            {
-                int id = tokens[t];
-                if ((uint)id >= (uint)_c.VocabSize)
-                    throw new ArgumentOutOfRangeException(nameof(tokens), id, $"token id {id} is outside the vocabulary of {_c.VocabSize}");
-                KernelRegistry.DequantizeRow(type, _w.TokenEmbeddingData + id * rowBytes, x + t * _c.EmbeddingLength, _c.EmbeddingLength);
-            }
+            for (int t = 0; t < n; t++)
+                KernelRegistry.DequantizeRow(type, _w.TokenEmbeddingData + _stepTokens[t] * rowBytes, x + t * _c.EmbeddingLength, _c.EmbeddingLength);
     }
 
     void NormRows(ReadOnlySpan<float> src, float[] weight, Span<float> dst, int rows, int width)
@@ -199,11 +284,11 @@ public sealed unsafe class InferenceSession : IDisposable
             RmsNorm.Apply(heads.AsSpan(h * hd, hd), weight, heads.AsSpan(h * hd, hd), _c.RmsEps);
     }
 
-    void ComputeRopeAngles(int p0, int n)
+    void ComputeRopeAngles(int n)
     {
         int half = _c.RopeDimensions / 2;
         for (int t = 0; t < n; t++)
-            Rope.Angles(p0 + t, _c.Rope, _w.RopeFrequencyFactors, _ropeCos.AsSpan(t * half, half), _ropeSin.AsSpan(t * half, half));
+            Rope.Angles(_stepPosition[t], _c.Rope, _w.RopeFrequencyFactors, _ropeCos.AsSpan(t * half, half), _ropeSin.AsSpan(t * half, half));
     }
 
     void RotateHeads(float[] heads, int headCount, int n)
@@ -237,9 +322,16 @@ public sealed unsafe class InferenceSession : IDisposable
         }
     }
 
-    void Attend(int layer, int p0, int n)
+    void StoreKeysAndValues(int layer, int n)
     {
-        _attention.Set(_q, _cache.Keys[layer], _cache.Values[layer], _att, p0, n);
+        for (int t = 0; t < n; t++)
+            _caches[_stepSequence[t]].Store(layer, _stepPosition[t],
+                _k.AsSpan(t * _c.KeyValueLength, _c.KeyValueLength), _v.AsSpan(t * _c.ValueLength, _c.ValueLength));
+    }
+
+    void Attend(int layer, int n)
+    {
+        _attention.Set(layer, _caches, _q, _att, _stepSequence, _stepPosition, n);
         _pool.Run(_attention);
     }
 
@@ -281,12 +373,13 @@ public sealed unsafe class InferenceSession : IDisposable
         readonly Half[][] _queryF16 = Enumerable.Range(0, workers).Select(_ => new Half[c.HeadDim]).ToArray();
         readonly Half[][] _accumulator = Enumerable.Range(0, workers).Select(_ => new Half[c.ValueHeadDim]).ToArray();
         float[] _q = null!, _att = null!;
-        Half[] _keys = null!, _values = null!;
-        int _p0, _tokens;
+        KvCache[] _caches = null!;
+        int[] _sequence = null!, _position = null!;
+        int _layer, _tokens;
 
-        public void Set(float[] q, Half[] keys, Half[] values, float[] att, int p0, int tokens)
+        public void Set(int layer, KvCache[] caches, float[] q, float[] att, int[] sequence, int[] position, int tokens)
         {
-            _q = q; _keys = keys; _values = values; _att = att; _p0 = p0; _tokens = tokens;
+            _layer = layer; _caches = caches; _q = q; _att = att; _sequence = sequence; _position = position; _tokens = tokens;
         }
 
         public void Execute(int worker, int workers)
@@ -297,8 +390,9 @@ public sealed unsafe class InferenceSession : IDisposable
             for (int item = start; item < end; item++)
             {
                 int t = item / heads, h = item % heads, kvHead = h / group;
+                var cache = _caches[_sequence[t]];
                 var geometry = new Attention.HeadGeometry(hd, vd, c.KeyValueLength, kvHead * hd, c.ValueLength, kvHead * vd, scale);
-                Attention.Head(_q.AsSpan(item * hd, hd), _keys, _values, geometry, _p0 + t + 1,
+                Attention.Head(_q.AsSpan(item * hd, hd), cache.Keys[_layer], cache.Values[_layer], geometry, _position[t] + 1,
                     _queryF16[worker], _accumulator[worker], _att.AsSpan(item * vd, vd));
             }
         }

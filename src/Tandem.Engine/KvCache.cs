@@ -28,6 +28,16 @@ public sealed class KvCache
 
     public long Bytes => (long)Keys.Length * ContextLength * (KeyLength + ValueLength) * sizeof(short);
 
+    /// <summary>Copies the first <paramref name="positions"/> positions of every layer into <paramref name="other"/>.</summary>
+    public void CopyTo(KvCache other, int positions)
+    {
+        for (int layer = 0; layer < Keys.Length; layer++)
+        {
+            Keys[layer].AsSpan(0, positions * KeyLength).CopyTo(other.Keys[layer]);
+            Values[layer].AsSpan(0, positions * ValueLength).CopyTo(other.Values[layer]);
+        }
+    }
+
     public void Store(int layer, int position, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
     {
         var k = Keys[layer].AsSpan(position * KeyLength, KeyLength);

@@ -5,11 +5,13 @@ using Tandem.Tokenizers;
 
 namespace Tandem.Engine;
 
-/// <summary>How a session runs: context length (positions the KV cache holds), threads (0 = all cores), and the
-/// largest batch evaluated in one pass (longer prompts are split; buffers are sized for it once).</summary>
+/// <summary>How a session runs: context length (positions each sequence's KV cache holds), threads (0 = all cores),
+/// the largest batch evaluated in one pass (longer prompts are split; buffers are sized for it once), and how many
+/// sequences (KV slots) it holds.</summary>
 public sealed record SessionOptions(int ContextLength = 2048, int Threads = 0)
 {
     public int BatchSize { get; init; } = 512;
+    public int Sequences { get; init; } = 1;
 }
 
 /// <summary>A loaded model: the mapped GGUF, its hyperparameters, weights bound in place, tokenizer and chat format.</summary>

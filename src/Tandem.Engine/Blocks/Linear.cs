@@ -28,7 +28,7 @@ public sealed unsafe class Linear
         OutFeatures = checked((int)tensor.Dimensions[1]);
         RowBytes = GgmlTypeInfo.Of(Type).RowBytes(InFeatures);
         Data = file.TensorPointer(tensor);
-        Kernel = KernelRegistry.ForWeights(Type, OutFeatures);
+        Kernel = KernelRegistry.ForWeights(Type, OutFeatures, repackable: Name != "token_embd.weight");
         if (bias is not null && bias.Length != OutFeatures)
             throw new InvalidDataException($"{System.IO.Path.GetFileName(file.Path)}: bias for '{tensor.Name}' has {bias.Length} elements; expected {OutFeatures}");
         Bias = bias;

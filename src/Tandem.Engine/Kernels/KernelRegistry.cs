@@ -29,13 +29,19 @@ public static unsafe class KernelRegistry
     public static MatVecKernel For(GgmlType weightType) =>
         BestKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
 
+    static readonly MatVecKernel RepackedQ4_0 = new GgmlQ0Kernel(GgmlType.Q4_0, repacked: true);
+
     /// <summary>
-    /// The kernel for a weight matrix of <paramref name="rows"/> rows: like <see cref="For"/>, except where llama.cpp's
-    /// choice of path (and so its summation order) depends on the row count.
+    /// The kernel for a weight matrix of <paramref name="rows"/> rows: as <see cref="For"/>, except where llama.cpp's
+    /// choice of path (and so its summation order) depends on the matrix: tinyBLAS takes float matrices only when the
+    /// row count is a multiple of 4, and the CPU backend repacks some quantized matrices at load (Q4_0 with rows a
+    /// multiple of 8). <paramref name="repackable"/> is false for matrices llama.cpp never repacks (the token
+    /// embedding, which it also reads with get_rows).
     /// </summary>
-    public static MatVecKernel ForWeights(GgmlType weightType, int rows) => weightType switch
+    public static MatVecKernel ForWeights(GgmlType weightType, int rows, bool repackable = true) => weightType switch
     {
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 when rows % 4 != 0 => new GgmlFloatKernel(weightType, tinyBlasRows: false),
+        _ when repackable && GgmlQ0Kernel.IsRepacked(weightType, rows) => RepackedQ4_0,
         _ => For(weightType),
     };
 
@@ -87,6 +93,11 @@ public static unsafe class KernelRegistry
         }
         foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16 })
             best[type] = new GgmlFloatKernel(type);
+
+        // --- Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 in llama.cpp's x86 order (vec_dot / tinyBLAS); repacked Q4_0 via ForWeights ---
+        foreach (var type in GgmlQ0Kernel.Types)
+            best[type] = new GgmlQ0Kernel(type);
+        // --- end Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 ---
         return best;
     }
 }

@@ -24,7 +24,7 @@ public class RopeScalingGoldenTests
         string path = Derive(name);
         try
         {
-            var (vocab, cases) = GoldenCase.Load(name);
+            var (vocab, cases) = GoldenCase.Load(Path.Combine("derived", name));
             using var model = Model.Load(path);
             foreach (var c in cases)
             {

@@ -1,0 +1,356 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Tandem.Gguf;
+using Tandem.Gguf.Quants;
+
+namespace Tandem.Engine.Kernels;
+
+/// <summary>
+/// Dot products of the 32-element block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) that add their float parts in exactly the
+/// order llama.cpp's x86 build (AVX2 + FMA + AVX-512 flags) does, so that our logits equal its logits bit for bit.
+/// The integer part of a block (weight quants × activation quants) is exact in any order; what matters is how the
+/// per-block scales and those integers are combined:
+/// <list type="bullet">
+/// <item>vec_dot (one token) and llamafile's tinyBLAS (batches, Q4_0/Q5_0/Q8_0) agree: eight float lanes, lane j
+/// holding the integer sum of elements 4j..4j+3 of each block; per block lane = fma(d_w·d_a, lane sum, lane); at the
+/// end the lanes are reduced as hsum_float_8 does: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).</item>
+/// <item>Q4_1/Q5_1 (vec_dot for every batch size, tinyBLAS has no kernel for them) add the min terms m·s to a scalar
+/// that GCC contracts into an FMA chain, and that scalar after the reduction.</item>
+/// <item>Q4_0 matrices whose row count is a multiple of 8 are repacked at load (q4_0_8x8) and then multiplied by the
+/// repack GEMM/GEMV for every batch size: one float accumulator per output, per block
+/// acc = fma(integer block sum, d_w·d_a, acc).</item>
+/// </list>
+/// Activations are quantized as ggml's SIMD quantize_row_q8_0/q8_1 (and ggml_quantize_mat_q8_0_4x8, whose per-row
+/// values are the same), see <see cref="ActivationQuant"/>.
+/// The scalar methods here are the reference; the AVX2 ones give identical results faster.
+/// </summary>
+public static unsafe class GgmlQ0Dot
+{
+    /// <summary>hsum_float_8: 128-bit halves added, then (0+2)+(1+3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Hsum8(Vector256<float> v)
+    {
+        var h4 = v.GetUpper() + v.GetLower();
+        float a = h4[0] + h4[2], b = h4[1] + h4[3];
+        return a + b;
+    }
+
+    /// <summary>hsum_float_8 of eight floats held in an array.</summary>
+    public static float Hsum8(float* l)
+    {
+        float r0 = l[4] + l[0], r1 = l[5] + l[1], r2 = l[6] + l[2], r3 = l[7] + l[3];
+        return (r0 + r2) + (r1 + r3);
+    }
+
+    // ---------------------------------------------------------------- scalar reference
+
+    /// <summary>Expands one weight block to its 32 integer quants in element order (Q4_0/Q5_0 offset to signed;
+    /// Q4_1/Q5_1 unsigned), returning its scale (and min through <paramref name="m"/>).</summary>
+    static float ExpandBlock(GgmlType type, byte* blk, int* q, out float m)
+    {
+        m = 0;
+        switch (type)
+        {
+            case GgmlType.Q8_0:
+            {
+                var b = (BlockQ8_0*)blk;
+                for (int j = 0; j < 32; j++) q[j] = b->Qs[j];
+                return (float)b->D;
+            }
+            case GgmlType.Q4_0:
+            {
+                var b = (BlockQ4_0*)blk;
+                for (int j = 0; j < 16; j++) { q[j] = (b->Qs[j] & 0xF) - 8; q[j + 16] = (b->Qs[j] >> 4) - 8; }
+                return (float)b->D;
+            }
+            case GgmlType.Q4_1:
+            {
+                var b = (BlockQ4_1*)blk;
+                for (int j = 0; j < 16; j++) { q[j] = b->Qs[j] & 0xF; q[j + 16] = b->Qs[j] >> 4; }
+                m = (float)b->M;
+                return (float)b->D;
+            }
+            case GgmlType.Q5_0:
+            {
+                var b = (BlockQ5_0*)blk;
+                uint qh = *(uint*)b->Qh;
+                for (int j = 0; j < 16; j++)
+                {
+                    q[j] = ((b->Qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - 16;
+                    q[j + 16] = ((b->Qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - 16;
+                }
+                return (float)b->D;
+            }
+            case GgmlType.Q5_1:
+            {
+                var b = (BlockQ5_1*)blk;
+                uint qh = *(uint*)b->Qh;
+                for (int j = 0; j < 16; j++)
+                {
+                    q[j] = (b->Qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
+                    q[j + 16] = (b->Qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+                }
+                m = (float)b->M;
+                return (float)b->D;
+            }
+            default: throw new NotSupportedException($"{type} is not a 32-element block type.");
+        }
+    }
+
+    /// <summary>True for the weight types whose activations are Q8_1 (with a min term).</summary>
+    public static bool HasMin(GgmlType type) => type is GgmlType.Q4_1 or GgmlType.Q5_1;
+
+    /// <summary>Scalar reference of ggml's x86 vec_dot (and tinyBLAS) for a 32-element block type.</summary>
+    public static float VecDotReference(GgmlType type, byte* w, byte* a, int n)
+    {
+        int nb = n / 32, wsize = GgmlTypeInfo.Of(type).TypeSize;
+        bool hasMin = HasMin(type);
+        int asize = hasMin ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
+        int* q = stackalloc int[32];
+        float* lanes = stackalloc float[8];
+        for (int j = 0; j < 8; j++) lanes[j] = 0;
+        float summs = 0;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            float dw = ExpandBlock(type, w + ib * wsize, q, out float mw);
+            byte* ab = a + ib * asize;
+            float da;
+            sbyte* aq;
+            if (hasMin)
+            {
+                var y = (BlockQ8_1*)ab;
+                da = (float)y->D;
+                aq = y->Qs;
+                summs = MathF.FusedMultiplyAdd(mw, (float)y->S, summs);
+            }
+            else
+            {
+                var y = (BlockQ8_0*)ab;
+                da = (float)y->D;
+                aq = y->Qs;
+            }
+            float d = dw * da;
+            for (int j = 0; j < 8; j++)
+            {
+                int s = 0;
+                for (int k = 0; k < 4; k++) s += q[4 * j + k] * aq[4 * j + k];
+                lanes[j] = MathF.FusedMultiplyAdd(d, s, lanes[j]);
+            }
+        }
+        float r = Hsum8(lanes);
+        return hasMin ? r + summs : r;
+    }
+
+    /// <summary>Scalar reference of the repacked Q4_0 (q4_0_8x8) GEMM/GEMV: one accumulator chain per output.</summary>
+    public static float RepackedQ4_0Reference(byte* w, byte* a, int n)
+    {
+        int nb = n / 32;
+        var x = (BlockQ4_0*)w;
+        var y = (BlockQ8_0*)a;
+        float acc = 0;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            int s = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                int b = x[ib].Qs[j];
+                s += ((b & 0xF) - 8) * y[ib].Qs[j] + ((b >> 4) - 8) * y[ib].Qs[j + 16];
+            }
+            acc = MathF.FusedMultiplyAdd(s, (float)x[ib].D * (float)y[ib].D, acc);
+        }
+        return acc;
+    }
+
+    // ---------------------------------------------------------------- AVX2
+
+    /// <summary>Whether the AVX2 versions can run here (they give the same results as the scalar ones).</summary>
+    public static bool Avx2Available => Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Eight int lanes, lane j = Σ x[4j..4j+3]·y[4j..4j+3] (exact; x is made unsigned by the sign trick).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> LaneSums(Vector256<sbyte> x, Vector256<sbyte> y)
+    {
+        var ax = Avx2.Sign(x, x).AsByte();
+        var sy = Avx2.Sign(y, x);
+        var p16 = Avx2.MultiplyAddAdjacent(ax, sy);
+        return Avx2.MultiplyAddAdjacent(p16, Vector256.Create((short)1));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<sbyte> Nibbles(byte* qs)
+    {
+        var raw = Vector128.Load(qs);
+        var lo = raw & Vector128.Create((byte)0x0F);
+        var hi = Vector128.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & Vector128.Create((byte)0x0F);
+        return Vector256.Create(lo, hi).AsSByte();
+    }
+
+    /// <summary>Byte j = 0xFF where bit j of the 32-bit mask is set, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> BitsToBytes(byte* qh)
+    {
+        var v = Vector256.Create(*(uint*)qh).AsByte();
+        var shuf = Vector256.Create(0x0000000000000000UL, 0x0101010101010101UL, 0x0202020202020202UL, 0x0303030303030303UL).AsByte();
+        var bytes = Avx2.Shuffle(v, shuf) | Vector256.Create(0x7fbfdfeff7fbfdfeUL).AsByte();
+        return Vector256.Equals(bytes, Vector256<byte>.AllBitsSet);
+    }
+
+    /// <summary>A 32-element weight block type, for the AVX2 loops: its size and its quants as 32 signed bytes.</summary>
+    public interface IBlock32
+    {
+        static abstract int Size { get; }
+        static abstract Vector256<sbyte> Quants(byte* blk);
+    }
+
+    public struct Q8_0Block : IBlock32
+    {
+        public static int Size => 34;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk) => Vector256.Load(((BlockQ8_0*)blk)->Qs);
+    }
+
+    public struct Q4_0Block : IBlock32
+    {
+        public static int Size => 18;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk) => Nibbles(((BlockQ4_0*)blk)->Qs) - Vector256.Create((sbyte)8);
+    }
+
+    public struct Q4_1Block : IBlock32
+    {
+        public static int Size => 20;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk) => Nibbles(((BlockQ4_1*)blk)->Qs);
+    }
+
+    public struct Q5_0Block : IBlock32
+    {
+        public static int Size => 22;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk)
+        {
+            var b = (BlockQ5_0*)blk;
+            return Nibbles(b->Qs) | Vector256.AndNot(Vector256.Create((byte)0xF0), BitsToBytes(b->Qh)).AsSByte();
+        }
+    }
+
+    public struct Q5_1Block : IBlock32
+    {
+        public static int Size => 24;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<sbyte> Quants(byte* blk)
+        {
+            var b = (BlockQ5_1*)blk;
+            return Nibbles(b->Qs) | (BitsToBytes(b->Qh) & Vector256.Create((byte)0x10)).AsSByte();
+        }
+    }
+
+    /// <summary>AVX2 vec_dot for the types with Q8_0 activations (Q4_0, Q5_0, Q8_0): same results as the reference.</summary>
+    public static float LanesAvx2<T>(byte* w, byte* a, int n) where T : struct, IBlock32
+    {
+        int nb = n / 32;
+        var acc = Vector256<float>.Zero;
+        var y = (BlockQ8_0*)a;
+        for (int ib = 0; ib < nb; ib++, w += T.Size)
+        {
+            float d = HalfTable.ToF32(*(ushort*)w) * HalfTable.ToF32(*(ushort*)&y[ib].D);
+            var q = Avx.ConvertToVector256Single(LaneSums(T.Quants(w), Vector256.Load(y[ib].Qs)));
+            acc = Fma.MultiplyAdd(Vector256.Create(d), q, acc);
+        }
+        return Hsum8(acc);
+    }
+
+    /// <summary>AVX2 vec_dot for the types with a min and Q8_1 activations (Q4_1, Q5_1): same results as the reference.</summary>
+    public static float LanesWithMinAvx2<T>(byte* w, byte* a, int n) where T : struct, IBlock32
+    {
+        int nb = n / 32;
+        var acc = Vector256<float>.Zero;
+        float summs = 0;
+        var y = (BlockQ8_1*)a;
+        for (int ib = 0; ib < nb; ib++, w += T.Size)
+        {
+            // Q4_1 and Q5_1 both start with d, m.
+            ushort* dm = (ushort*)w;
+            summs = MathF.FusedMultiplyAdd(HalfTable.ToF32(dm[1]), HalfTable.ToF32(*(ushort*)&y[ib].S), summs);
+            float d = HalfTable.ToF32(dm[0]) * HalfTable.ToF32(*(ushort*)&y[ib].D);
+            var q = Avx.ConvertToVector256Single(LaneSums(T.Quants(w), Vector256.Load(y[ib].Qs)));
+            acc = Fma.MultiplyAdd(Vector256.Create(d), q, acc);
+        }
+        return Hsum8(acc) + summs;
+    }
+
+    /// <summary>The AVX2 vec_dot for a weight type.</summary>
+    public static delegate*<byte*, byte*, int, float> VecDotAvx2For(GgmlType type) => type switch
+    {
+        GgmlType.Q8_0 => &LanesAvx2<Q8_0Block>,
+        GgmlType.Q4_0 => &LanesAvx2<Q4_0Block>,
+        GgmlType.Q5_0 => &LanesAvx2<Q5_0Block>,
+        GgmlType.Q4_1 => &LanesWithMinAvx2<Q4_1Block>,
+        GgmlType.Q5_1 => &LanesWithMinAvx2<Q5_1Block>,
+        _ => throw new NotSupportedException($"{type} is not a 32-element block type."),
+    };
+
+    /// <summary>AVX2 version of <see cref="VecDotReference"/> (identical results).</summary>
+    public static float VecDotAvx2(GgmlType type, byte* w, byte* a, int n) => VecDotAvx2For(type)(w, a, n);
+
+    /// <summary>AVX2 version of <see cref="RepackedQ4_0Reference"/> (identical results).</summary>
+    public static float RepackedQ4_0Avx2(byte* w, byte* a, int n)
+    {
+        int nb = n / 32;
+        var x = (BlockQ4_0*)w;
+        var y = (BlockQ8_0*)a;
+        float acc = 0;
+        for (int ib = 0; ib < nb; ib++)
+        {
+            var lanes = LaneSums(Nibbles(x[ib].Qs) - Vector256.Create((sbyte)8), Vector256.Load(y[ib].Qs));
+            int s = Vector256.Sum(lanes);
+            acc = MathF.FusedMultiplyAdd(s, HalfTable.ToF32(*(ushort*)&x[ib].D) * HalfTable.ToF32(*(ushort*)&y[ib].D), acc);
+        }
+        return acc;
+    }
+}
+
+/// <summary>
+/// A Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 kernel in llama.cpp's x86 summation order (see <see cref="GgmlQ0Dot"/>).
+/// <paramref name="repacked"/> selects the q4_0_8x8 repack order llama.cpp uses for Q4_0 matrices with a row count
+/// that is a multiple of 8. The order is the same for one token and for batches, so <see cref="MatVecKernel.DotInMatMul"/>
+/// is <see cref="Dot"/>.
+/// </summary>
+public sealed unsafe class GgmlQ0Kernel : MatVecKernel
+{
+    /// <summary>Weight types this kernel handles.</summary>
+    public static readonly GgmlType[] Types = [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0];
+
+    readonly GgmlType _type;
+    readonly bool _repacked, _simd;
+    readonly delegate*<byte*, byte*, int, float> _avx2;
+
+    public GgmlQ0Kernel(GgmlType weightType, bool repacked = false, bool simd = true)
+    {
+        if (Array.IndexOf(Types, weightType) < 0) throw new NotSupportedException($"{weightType} is not a 32-element block type.");
+        if (repacked && weightType != GgmlType.Q4_0) throw new NotSupportedException("Only Q4_0 is repacked.");
+        _type = weightType;
+        _repacked = repacked;
+        _simd = simd && GgmlQ0Dot.Avx2Available;
+        _avx2 = repacked ? &GgmlQ0Dot.RepackedQ4_0Avx2 : GgmlQ0Dot.VecDotAvx2For(weightType);
+    }
+
+    /// <summary>Whether llama.cpp's x86 CPU backend repacks a weight matrix of this type and row count (q4_0_8x8).</summary>
+    public static bool IsRepacked(GgmlType type, int rows) => type == GgmlType.Q4_0 && rows % 8 == 0;
+
+    public bool Repacked => _repacked;
+    public override GgmlType WeightType => _type;
+    public override GgmlType ActivationType => GgmlQ0Dot.HasMin(_type) ? GgmlType.Q8_1 : GgmlType.Q8_0;
+    public override string Isa => (_repacked ? "ggml-repack" : "ggml-order") + (_simd ? "-avx2" : "-scalar");
+
+    public override void PrepareActivation(ReadOnlySpan<float> x, Span<byte> dst) => ActivationQuant.Quantize(ActivationType, x, dst);
+
+    public override float Dot(byte* w, byte* a, int n)
+    {
+        if (_simd) return _avx2(w, a, n);
+        return _repacked ? GgmlQ0Dot.RepackedQ4_0Reference(w, a, n) : GgmlQ0Dot.VecDotReference(_type, w, a, n);
+    }
+
+    public override string ToString() => $"{GgmlTypeInfo.Of(_type).Name} [{Isa}]";
+}
