@@ -16,6 +16,16 @@ public static unsafe class KernelRegistry
     public static MatVecKernel For(GgmlType weightType) =>
         BestKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
 
+    /// <summary>
+    /// The kernel for a weight matrix of <paramref name="rows"/> rows: llama.cpp repacks some types at load time
+    /// depending on the row count, which changes its arithmetic; otherwise <see cref="For"/>.
+    /// </summary>
+    public static MatVecKernel ForWeights(GgmlType weightType, int rows)
+    {
+        if (weightType == GgmlType.Q4_K && rows % 8 == 0) return GgmlKQuantKernel.Q4KRepacked;
+        return For(weightType);
+    }
+
     /// <summary>The scalar reference kernel for the weight type.</summary>
     public static MatVecKernel Reference(GgmlType weightType) =>
         ReferenceKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
@@ -59,6 +69,10 @@ public static unsafe class KernelRegistry
         }
         foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16 })
             best[type] = new GgmlFloatKernel(type);
+
+        // K-quants Q4_K / Q6_K: llama.cpp's x86 vec_dot float arithmetic (repacked Q4_K: see ForWeights).
+        best[GgmlType.Q4_K] = GgmlKQuantKernel.Q4K;
+        best[GgmlType.Q6_K] = GgmlKQuantKernel.Q6K;
         return best;
     }
 }
