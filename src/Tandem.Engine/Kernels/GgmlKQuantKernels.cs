@@ -58,6 +58,7 @@ public static unsafe class GgmlKQuantDot
     public static float VecDotQ4K(byte* w, byte* a, int n) => UseAvx2 ? VecDotQ4KAvx2(w, a, n) : VecDotQ4KScalar(w, a, n);
 
     /// <summary>Scalar reference of <see cref="VecDotQ4K"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float VecDotQ4KScalar(byte* w, byte* a, int n)
     {
         var x = (BlockQ4_K*)w;
@@ -116,6 +117,7 @@ public static unsafe class GgmlKQuantDot
         return pl + ph;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float VecDotQ4KAvx2(byte* w, byte* a, int n)
     {
         var x = (BlockQ4_K*)w;
@@ -161,7 +163,7 @@ public static unsafe class GgmlKQuantDot
     /// <summary>Scalar reference of <see cref="RepackGemmQ4K"/>.</summary>
     public static float RepackGemmQ4KScalar(byte* w, byte* a, int n) => RepackQ4K(w, a, n, perPair: true, simd: false);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float RepackQ4K(byte* w, byte* a, int n, bool perPair, bool simd)
     {
         var x = (BlockQ4_K*)w;
@@ -222,6 +224,7 @@ public static unsafe class GgmlKQuantDot
     public static float VecDotQ6K(byte* w, byte* a, int n) => UseAvx2 ? VecDotQ6KAvx2(w, a, n) : VecDotQ6KScalar(w, a, n);
 
     /// <summary>Scalar reference of <see cref="VecDotQ6K"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float VecDotQ6KScalar(byte* w, byte* a, int n)
     {
         var x = (BlockQ6_K*)w;
@@ -267,6 +270,7 @@ public static unsafe class GgmlKQuantDot
         return Hsum8(acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float VecDotQ6KAvx2(byte* w, byte* a, int n)
     {
         var x = (BlockQ6_K*)w;
