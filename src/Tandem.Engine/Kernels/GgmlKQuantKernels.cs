@@ -346,9 +346,10 @@ public sealed unsafe class GgmlKQuantKernel : MatVecKernel
     public override GgmlType ActivationType => GgmlType.Q8_K;
     public override string Isa => _mode == Mode.RepackedQ4K ? "ggml-order-repack" : "ggml-order";
 
-    // The repacked GEMM quantizes groups of four tokens with ggml_quantize_mat_q8_K_4x8, which gives the same quants,
-    // scales and sums as quantize_row_q8_K except when a block's largest magnitude occurs both positive and negative
-    // (it then picks the positive one, the reference the first one).
+    // The repacked GEMM quantizes groups of four tokens with ggml_quantize_mat_q8_K_4x8 instead of quantize_row_q8_K.
+    // Both compute iscale = ∓127/amax, round x·iscale half to even and set d = 1/iscale; they differ only when a block's
+    // largest magnitude occurs both positive and negative (4x8 takes the positive one, the reference the first one).
+    // Then d, the quants and the sums are all negated, which leaves every product, and so every result, bit-identical.
     public override void PrepareActivation(ReadOnlySpan<float> x, Span<byte> dst) => ActivationQuant.Quantize(GgmlType.Q8_K, x, dst);
 
     public override float Dot(byte* w, byte* a, int n) => _mode switch
