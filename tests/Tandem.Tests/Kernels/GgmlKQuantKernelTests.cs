@@ -119,6 +119,38 @@ public unsafe class GgmlKQuantKernelTests
     }
 
     [Fact]
+    public void NegatedActivationBlocksGiveIdenticalResults()
+    {
+        // ggml_quantize_mat_q8_K_4x8 (repacked GEMM) differs from quantize_row_q8_K only by negating d, quants and
+        // sums of a block whose extreme value occurs with both signs; every path must be blind to that.
+        var rng = new Random(21);
+        int n = 768;
+        var x = QuantTestUtil.RandomFloats(rng, n);
+        x[5] = -4f; x[300] = 4f; x[600] = -4f; x[601] = 4f;
+        var a = Q8K(x);
+        var neg = (byte[])a.Clone();
+        fixed (byte* pn = neg)
+        {
+            var blocks = (BlockQ8_K*)pn;
+            for (int b = 0; b < n / QK.K; b++)
+            {
+                blocks[b].D = -blocks[b].D;
+                for (int i = 0; i < QK.K; i++) blocks[b].Qs[i] = (sbyte)-blocks[b].Qs[i];
+                for (int i = 0; i < 16; i++) blocks[b].BSums[i] = (short)-blocks[b].BSums[i];
+            }
+        }
+        foreach (var p in Paths)
+        {
+            var w = QuantKernelTests.RandomWeights(rng, p.Type, n);
+            fixed (byte* pw = w) fixed (byte* pa = a) fixed (byte* pn = neg)
+            {
+                Assert.Equal(BitConverter.SingleToInt32Bits(p.Simd(pw, pa, n)), BitConverter.SingleToInt32Bits(p.Simd(pw, pn, n)));
+                Assert.Equal(BitConverter.SingleToInt32Bits(p.Scalar(pw, pa, n)), BitConverter.SingleToInt32Bits(p.Scalar(pw, pn, n)));
+            }
+        }
+    }
+
+    [Fact]
     public void RegistryPicksLlamaCppPaths()
     {
         Assert.Same(GgmlKQuantKernel.Q4KRepacked, KernelRegistry.ForWeights(GgmlType.Q4_K, 256));
