@@ -34,14 +34,15 @@ public static unsafe class KernelRegistry
     /// <summary>
     /// The kernel for a weight matrix of <paramref name="rows"/> rows: as <see cref="For"/>, except where llama.cpp's
     /// choice of path (and so its summation order) depends on the matrix: tinyBLAS takes float matrices only when the
-    /// row count is a multiple of 4, and the CPU backend repacks some quantized matrices at load (Q4_0 with rows a
-    /// multiple of 8). <paramref name="repackable"/> is false for matrices llama.cpp never repacks (the token
+    /// row count is a multiple of 4, and the CPU backend repacks some quantized matrices at load (Q4_0 and Q4_K with
+    /// rows a multiple of 8). <paramref name="repackable"/> is false for matrices llama.cpp never repacks (the token
     /// embedding, which it also reads with get_rows).
     /// </summary>
     public static MatVecKernel ForWeights(GgmlType weightType, int rows, bool repackable = true) => weightType switch
     {
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 when rows % 4 != 0 => new GgmlFloatKernel(weightType, tinyBlasRows: false),
         _ when repackable && GgmlQ0Kernel.IsRepacked(weightType, rows) => RepackedQ4_0,
+        GgmlType.Q4_K when repackable && rows % 8 == 0 => GgmlKQuantKernel.Q4KRepacked,
         _ => For(weightType),
     };
 
@@ -98,6 +99,10 @@ public static unsafe class KernelRegistry
         foreach (var type in GgmlQ0Kernel.Types)
             best[type] = new GgmlQ0Kernel(type);
         // --- end Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 ---
+
+        // K-quants Q4_K / Q6_K: llama.cpp's x86 vec_dot float arithmetic (repacked Q4_K: see ForWeights).
+        best[GgmlType.Q4_K] = GgmlKQuantKernel.Q4K;
+        best[GgmlType.Q6_K] = GgmlKQuantKernel.Q6K;
         return best;
     }
 }

@@ -1,0 +1,371 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Tandem.Gguf;
+using Tandem.Gguf.Quants;
+
+namespace Tandem.Engine.Kernels;
+
+/// <summary>
+/// Q4_K and Q6_K dot products against Q8_K activations that round exactly as llama.cpp's x86 build
+/// (AVX2/AVX-512 flags) does. The integer sums are the same in every order; what this reproduces is how they are
+/// grouped before conversion to float and how the float products are accumulated:
+/// <list type="bullet">
+/// <item>vec_dot (single token, and every token of a non-repacked matrix): eight float lanes, each fed once per
+/// 256-element super-block with d × (integer sum of its 4-element groups), fused multiply-add; Q4_K keeps the
+/// mins term in a separate four-lane accumulator. Both are reduced like hsum_float_8.</item>
+/// <item>Q4_K matrices with a row count divisible by 8 are repacked by llama.cpp into 8-row interleaved blocks.
+/// Then a group of four tokens goes through the repacked GEMM, which adds d × (integer sum of 64 elements) to a
+/// single float per output, and a leftover token goes through the GEMV, which adds once per super-block;
+/// both keep the mins in a second float and subtract at the end.</item>
+/// </list>
+/// Each path has a plain scalar reference (<c>…Scalar</c>) beside its AVX2 form; both give identical bits.
+/// </summary>
+public static unsafe class GgmlKQuantDot
+{
+    const uint KMask1 = 0x3f3f3f3f, KMask2 = 0x0f0f0f0f, KMask3 = 0x03030303;
+
+    /// <summary>Unpacks the 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K block, as ggml's utmp trick does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void UnpackScalesMins(byte* packed, uint* utmp)
+    {
+        uint u0 = Unsafe.ReadUnaligned<uint>(packed), u1 = Unsafe.ReadUnaligned<uint>(packed + 4), u2 = Unsafe.ReadUnaligned<uint>(packed + 8);
+        utmp[3] = ((u2 >> 4) & KMask2) | (((u1 >> 6) & KMask3) << 4);
+        utmp[2] = u1 & KMask1;
+        utmp[1] = (u2 & KMask2) | (((u0 >> 6) & KMask3) << 4);
+        utmp[0] = u0 & KMask1;
+    }
+
+    /// <summary>Horizontal sum in the order of ggml's hsum_float_8: 128-bit halves, then (0+2)+(1+3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Hsum8(Vector256<float> v)
+    {
+        var r = v.GetUpper() + v.GetLower();
+        return (r[0] + r[2]) + (r[1] + r[3]);
+    }
+
+    static float Hsum8(float* v)
+    {
+        float r0 = v[4] + v[0], r1 = v[5] + v[1], r2 = v[6] + v[2], r3 = v[7] + v[3];
+        return (r0 + r2) + (r1 + r3);
+    }
+
+    static bool UseAvx2 => Avx2.IsSupported;
+
+    // ---------------------------------------------------------------- Q4_K, vec_dot
+
+    /// <summary>ggml_vec_dot_q4_K_q8_K (x86 AVX2 branch).</summary>
+    public static float VecDotQ4K(byte* w, byte* a, int n) => UseAvx2 ? VecDotQ4KAvx2(w, a, n) : VecDotQ4KScalar(w, a, n);
+
+    /// <summary>Scalar reference of <see cref="VecDotQ4K"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float VecDotQ4KScalar(byte* w, byte* a, int n)
+    {
+        var x = (BlockQ4_K*)w;
+        var y = (BlockQ8_K*)a;
+        int nb = n / QK.K;
+        uint* utmp = stackalloc uint[4];
+        float* acc = stackalloc float[8];
+        float* accM = stackalloc float[4];
+        int* sumi = stackalloc int[8];
+        for (int l = 0; l < 8; l++) acc[l] = 0;
+        for (int l = 0; l < 4; l++) accM[l] = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            float d = y[i].D * (float)x[i].D;
+            float dmin = -y[i].D * (float)x[i].DMin;
+            UnpackScalesMins(x[i].Scales, utmp);
+            byte* sc = (byte*)utmp, mn = sc + 8;
+            short* bs = y[i].BSums;
+            for (int k = 0; k < 4; k++)
+            {
+                int prod = mn[2 * k] * (bs[4 * k] + bs[4 * k + 1]) + mn[2 * k + 1] * (bs[4 * k + 2] + bs[4 * k + 3]);
+                accM[k] = MathF.FusedMultiplyAdd(dmin, prod, accM[k]);
+            }
+            byte* q4 = x[i].Qs;
+            sbyte* q8 = y[i].Qs;
+            for (int l = 0; l < 8; l++) sumi[l] = 0;
+            for (int j = 0; j < 4; j++, q4 += 32, q8 += 64)
+            {
+                for (int l = 0; l < 8; l++)
+                {
+                    int lo = 0, hi = 0;
+                    for (int e = 4 * l; e < 4 * l + 4; e++)
+                    {
+                        lo += (q4[e] & 0xF) * q8[e];
+                        hi += (q4[e] >> 4) * q8[e + 32];
+                    }
+                    sumi[l] += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+                }
+            }
+            for (int l = 0; l < 8; l++) acc[l] = MathF.FusedMultiplyAdd(d, sumi[l], acc[l]);
+        }
+        float m = (accM[0] + accM[2]) + (accM[1] + accM[3]);
+        return Hsum8(acc) + m;
+    }
+
+    /// <summary>The eight 32-bit lanes of one Q4_K super-block's scaled integer sum, per pair of sub-blocks j (AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Q4KPairLanes(byte* q4, sbyte* q8, int scLo, int scHi)
+    {
+        var m4 = Vector256.Create((byte)0xF);
+        var bits = Avx.LoadVector256(q4);
+        var lo = bits & m4;
+        var hi = Avx2.ShiftRightLogical(bits.AsUInt16(), 4).AsByte() & m4;
+        var pl = Avx2.MultiplyAddAdjacent(Vector256.Create((short)scLo), Avx2.MultiplyAddAdjacent(lo, Avx.LoadVector256(q8)));
+        var ph = Avx2.MultiplyAddAdjacent(Vector256.Create((short)scHi), Avx2.MultiplyAddAdjacent(hi, Avx.LoadVector256(q8 + 32)));
+        return pl + ph;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float VecDotQ4KAvx2(byte* w, byte* a, int n)
+    {
+        var x = (BlockQ4_K*)w;
+        var y = (BlockQ8_K*)a;
+        int nb = n / QK.K;
+        uint* utmp = stackalloc uint[4];
+        var acc = Vector256<float>.Zero;
+        var accM = Vector128<float>.Zero;
+        for (int i = 0; i < nb; i++)
+        {
+            float d = y[i].D * (float)x[i].D;
+            float dmin = -y[i].D * (float)x[i].DMin;
+            UnpackScalesMins(x[i].Scales, utmp);
+            byte* sc = (byte*)utmp, mn = sc + 8;
+            var bsums = Avx.LoadVector256(y[i].BSums);
+            var q8s = Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper());
+            var mins = Sse41.ConvertToVector128Int16(mn);
+            var prod = Sse2.MultiplyAddAdjacent(mins, q8s);
+            accM = Vector128.FusedMultiplyAdd(Vector128.Create(dmin), Vector128.ConvertToSingle(prod), accM);
+
+            byte* q4 = x[i].Qs;
+            sbyte* q8 = y[i].Qs;
+            var sumi = Vector256<int>.Zero;
+            for (int j = 0; j < 4; j++)
+                sumi += Q4KPairLanes(q4 + 32 * j, q8 + 64 * j, sc[2 * j], sc[2 * j + 1]);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
+        }
+        float m = (accM[0] + accM[2]) + (accM[1] + accM[3]);
+        return Hsum8(acc) + m;
+    }
+
+    // ---------------------------------------------------------------- Q4_K, repacked (q4_K_8x8 with Q8_K)
+
+    /// <summary>ggml_gemv_q4_K_8x8_q8_K for one output: one float per super-block for the scaled sums, one for the mins.</summary>
+    public static float RepackGemvQ4K(byte* w, byte* a, int n) => RepackQ4K(w, a, n, perPair: false, UseAvx2);
+
+    /// <summary>ggml_gemm_q4_K_8x8_q8_K for one output: the float accumulators are fed once per 64 elements.</summary>
+    public static float RepackGemmQ4K(byte* w, byte* a, int n) => RepackQ4K(w, a, n, perPair: true, UseAvx2);
+
+    /// <summary>Scalar reference of <see cref="RepackGemvQ4K"/>.</summary>
+    public static float RepackGemvQ4KScalar(byte* w, byte* a, int n) => RepackQ4K(w, a, n, perPair: false, simd: false);
+
+    /// <summary>Scalar reference of <see cref="RepackGemmQ4K"/>.</summary>
+    public static float RepackGemmQ4KScalar(byte* w, byte* a, int n) => RepackQ4K(w, a, n, perPair: true, simd: false);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float RepackQ4K(byte* w, byte* a, int n, bool perPair, bool simd)
+    {
+        var x = (BlockQ4_K*)w;
+        var y = (BlockQ8_K*)a;
+        int nb = n / QK.K;
+        uint* utmp = stackalloc uint[4];
+        float acc = 0, accMin = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            float ds = (float)x[i].D * y[i].D;
+            float dm = (float)x[i].DMin * y[i].D;
+            UnpackScalesMins(x[i].Scales, utmp);
+            byte* sc = (byte*)utmp, mn = sc + 8;
+            short* bs = y[i].BSums;
+            byte* q4 = x[i].Qs;
+            sbyte* q8 = y[i].Qs;
+            int isum = 0, imin = 0;
+            for (int j = 0; j < 4; j++)
+            {
+                int pair = simd
+                    ? Vector256.Sum(Q4KPairLanes(q4 + 32 * j, q8 + 64 * j, sc[2 * j], sc[2 * j + 1]))
+                    : Q4KPairScalar(q4 + 32 * j, q8 + 64 * j, sc[2 * j], sc[2 * j + 1]);
+                int pairMin = mn[2 * j] * (bs[4 * j] + bs[4 * j + 1]) + mn[2 * j + 1] * (bs[4 * j + 2] + bs[4 * j + 3]);
+                if (perPair)
+                {
+                    acc = MathF.FusedMultiplyAdd(pair, ds, acc);
+                    accMin = MathF.FusedMultiplyAdd(pairMin, dm, accMin);
+                }
+                else
+                {
+                    isum += pair;
+                    imin += pairMin;
+                }
+            }
+            if (!perPair)
+            {
+                acc = MathF.FusedMultiplyAdd(isum, ds, acc);
+                accMin = MathF.FusedMultiplyAdd(imin, dm, accMin);
+            }
+        }
+        return acc - accMin;
+    }
+
+    static int Q4KPairScalar(byte* q4, sbyte* q8, int scLo, int scHi)
+    {
+        int lo = 0, hi = 0;
+        for (int e = 0; e < 32; e++)
+        {
+            lo += (q4[e] & 0xF) * q8[e];
+            hi += (q4[e] >> 4) * q8[e + 32];
+        }
+        return scLo * lo + scHi * hi;
+    }
+
+    // ---------------------------------------------------------------- Q6_K, vec_dot
+
+    /// <summary>ggml_vec_dot_q6_K_q8_K (x86 AVX2 branch).</summary>
+    public static float VecDotQ6K(byte* w, byte* a, int n) => UseAvx2 ? VecDotQ6KAvx2(w, a, n) : VecDotQ6KScalar(w, a, n);
+
+    /// <summary>Scalar reference of <see cref="VecDotQ6K"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float VecDotQ6KScalar(byte* w, byte* a, int n)
+    {
+        var x = (BlockQ6_K*)w;
+        var y = (BlockQ8_K*)a;
+        int nb = n / QK.K;
+        float* acc = stackalloc float[8];
+        int* sumi = stackalloc int[8];
+        byte* q = stackalloc byte[QK.K];
+        for (int l = 0; l < 8; l++) acc[l] = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            float d = y[i].D * (float)x[i].D;
+            byte* ql = x[i].Ql;
+            byte* qh = x[i].Qh;
+            sbyte* sc = x[i].Scales;
+            sbyte* q8 = y[i].Qs;
+            short* bs = y[i].BSums;
+            for (int j = 0; j < 2; j++)
+            {
+                byte* o = q + 128 * j;
+                for (int l = 0; l < 32; l++)
+                {
+                    byte h = qh[32 * j + l];
+                    o[l] = (byte)((ql[64 * j + l] & 0xF) | ((h & 3) << 4));
+                    o[l + 32] = (byte)((ql[64 * j + l + 32] & 0xF) | (((h >> 2) & 3) << 4));
+                    o[l + 64] = (byte)((ql[64 * j + l] >> 4) | (((h >> 4) & 3) << 4));
+                    o[l + 96] = (byte)((ql[64 * j + l + 32] >> 4) | (((h >> 6) & 3) << 4));
+                }
+            }
+            for (int l = 0; l < 8; l++)
+            {
+                int s = 0;
+                for (int c = 0; c < 8; c++)
+                {
+                    int p = 0;
+                    for (int e = 32 * c + 4 * l; e < 32 * c + 4 * l + 4; e++) p += q[e] * q8[e];
+                    s += sc[2 * c + (l >> 2)] * p;
+                }
+                sumi[l] = s - ((bs[2 * l] * sc[2 * l] + bs[2 * l + 1] * sc[2 * l + 1]) << 5);
+            }
+            for (int l = 0; l < 8; l++) acc[l] = MathF.FusedMultiplyAdd(d, sumi[l], acc[l]);
+        }
+        return Hsum8(acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float VecDotQ6KAvx2(byte* w, byte* a, int n)
+    {
+        var x = (BlockQ6_K*)w;
+        var y = (BlockQ8_K*)a;
+        int nb = n / QK.K;
+        var m3 = Vector256.Create((byte)3);
+        var m15 = Vector256.Create((byte)15);
+        var m12 = Vector256.Create((byte)12);
+        var m48 = Vector256.Create((byte)48);
+        var m192 = Vector256.Create((byte)192);
+        var acc = Vector256<float>.Zero;
+        for (int i = 0; i < nb; i++)
+        {
+            float d = y[i].D * (float)x[i].D;
+            byte* ql = x[i].Ql;
+            byte* qh = x[i].Qh;
+            sbyte* sc = x[i].Scales;
+            sbyte* q8 = y[i].Qs;
+            var scales16 = Avx2.ConvertToVector256Int16(sc);
+            var q8sclsub = Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), scales16), 5);
+            var sumi = Vector256<int>.Zero;
+            for (int j = 0; j < 2; j++)
+            {
+                var b1 = Avx.LoadVector256(ql + 64 * j);
+                var b2 = Avx.LoadVector256(ql + 64 * j + 32);
+                var bh = Avx.LoadVector256(qh + 32 * j);
+                var h0 = Avx2.ShiftLeftLogical((bh & m3).AsUInt16(), 4).AsByte();
+                var h1 = Avx2.ShiftLeftLogical((bh & m12).AsUInt16(), 2).AsByte();
+                var h2 = bh & m48;
+                var h3 = Avx2.ShiftRightLogical((bh & m192).AsUInt16(), 2).AsByte();
+                var q0 = (b1 & m15) | h0;
+                var q1 = (b2 & m15) | h1;
+                var q2 = (Avx2.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & m15) | h2;
+                var q3 = (Avx2.ShiftRightLogical(b2.AsUInt16(), 4).AsByte() & m15) | h3;
+                sbyte* q8j = q8 + 128 * j;
+                sbyte* scj = sc + 8 * j;
+                var p0 = Avx2.MultiplyAddAdjacent(Scale2(scj[0], scj[1]), Avx2.MultiplyAddAdjacent(q0, Avx.LoadVector256(q8j)));
+                var p1 = Avx2.MultiplyAddAdjacent(Scale2(scj[2], scj[3]), Avx2.MultiplyAddAdjacent(q1, Avx.LoadVector256(q8j + 32)));
+                var p2 = Avx2.MultiplyAddAdjacent(Scale2(scj[4], scj[5]), Avx2.MultiplyAddAdjacent(q2, Avx.LoadVector256(q8j + 64)));
+                var p3 = Avx2.MultiplyAddAdjacent(Scale2(scj[6], scj[7]), Avx2.MultiplyAddAdjacent(q3, Avx.LoadVector256(q8j + 96)));
+                sumi += p0 + p1;
+                sumi += p2 + p3;
+            }
+            sumi -= q8sclsub;
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
+        }
+        return Hsum8(acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<short> Scale2(sbyte a, sbyte b) => Vector256.Create(Vector128.Create((short)a), Vector128.Create((short)b));
+}
+
+/// <summary>A Q4_K or Q6_K kernel in llama.cpp's float arithmetic; see <see cref="GgmlKQuantDot"/>.</summary>
+public sealed unsafe class GgmlKQuantKernel : MatVecKernel
+{
+    enum Mode { VecDotQ4K, RepackedQ4K, VecDotQ6K }
+
+    readonly Mode _mode;
+
+    GgmlKQuantKernel(Mode mode) => _mode = mode;
+
+    /// <summary>Q4_K through ggml_vec_dot_q4_K_q8_K for every token (matrices llama.cpp does not repack).</summary>
+    public static GgmlKQuantKernel Q4K { get; } = new(Mode.VecDotQ4K);
+
+    /// <summary>Q4_K as llama.cpp computes it after repacking to q4_K_8x8 (row count a multiple of 8).</summary>
+    public static GgmlKQuantKernel Q4KRepacked { get; } = new(Mode.RepackedQ4K);
+
+    /// <summary>Q6_K through ggml_vec_dot_q6_K_q8_K for every token (never repacked on x86).</summary>
+    public static GgmlKQuantKernel Q6K { get; } = new(Mode.VecDotQ6K);
+
+    public override GgmlType WeightType => _mode == Mode.VecDotQ6K ? GgmlType.Q6_K : GgmlType.Q4_K;
+    public override GgmlType ActivationType => GgmlType.Q8_K;
+    public override string Isa => _mode == Mode.RepackedQ4K ? "ggml-order-repack" : "ggml-order";
+
+    // The repacked GEMM quantizes groups of four tokens with ggml_quantize_mat_q8_K_4x8 instead of quantize_row_q8_K.
+    // Both compute iscale = ∓127/amax, round x·iscale half to even and set d = 1/iscale; they differ only when a block's
+    // largest magnitude occurs both positive and negative (4x8 takes the positive one, the reference the first one).
+    // Then d, the quants and the sums are all negated, which leaves every product, and so every result, bit-identical.
+    public override void PrepareActivation(ReadOnlySpan<float> x, Span<byte> dst) => ActivationQuant.Quantize(GgmlType.Q8_K, x, dst);
+
+    public override float Dot(byte* w, byte* a, int n) => _mode switch
+    {
+        Mode.VecDotQ4K => GgmlKQuantDot.VecDotQ4K(w, a, n),
+        Mode.RepackedQ4K => GgmlKQuantDot.RepackGemvQ4K(w, a, n),
+        _ => GgmlKQuantDot.VecDotQ6K(w, a, n),
+    };
+
+    /// <summary>Repacked Q4_K: the first tokens − tokens % 4 tokens go through the GEMM, the rest through the GEMV.</summary>
+    public override float DotInMatMul(byte* w, byte* a, int n, int token, int tokens)
+    {
+        if (_mode == Mode.RepackedQ4K && token < tokens - tokens % 4)
+            return GgmlKQuantDot.RepackGemmQ4K(w, a, n);
+        return Dot(w, a, n);
+    }
+
+    public override string ToString() => $"{GgmlTypeInfo.Of(WeightType).Name}xQ8_K [{Isa}]";
+}
