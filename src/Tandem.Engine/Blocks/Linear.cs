@@ -28,7 +28,7 @@ public sealed unsafe class Linear
         OutFeatures = checked((int)tensor.Dimensions[1]);
         RowBytes = GgmlTypeInfo.Of(Type).RowBytes(InFeatures);
         Data = file.TensorPointer(tensor);
-        Kernel = KernelRegistry.For(Type);
+        Kernel = KernelRegistry.ForWeights(Type, OutFeatures);
         if (bias is not null && bias.Length != OutFeatures)
             throw new InvalidDataException($"{System.IO.Path.GetFileName(file.Path)}: bias for '{tensor.Name}' has {bias.Length} elements; expected {OutFeatures}");
         Bias = bias;

@@ -16,6 +16,15 @@ public static unsafe class KernelRegistry
     public static MatVecKernel For(GgmlType weightType) =>
         BestKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
 
+    static readonly MatVecKernel RepackedQ2K = new GgmlKQuant2Kernel(GgmlType.Q2_K, repacked: true);
+
+    /// <summary>
+    /// The kernel for a weight matrix of <paramref name="rows"/> rows: as <see cref="For"/>, except where llama.cpp
+    /// repacks such a matrix at load (Q2_K with a row count divisible by 8) and so sums in its repacked kernels' order.
+    /// </summary>
+    public static MatVecKernel ForWeights(GgmlType weightType, int rows) =>
+        weightType == GgmlType.Q2_K && rows % 8 == 0 ? RepackedQ2K : For(weightType);
+
     /// <summary>The scalar reference kernel for the weight type.</summary>
     public static MatVecKernel Reference(GgmlType weightType) =>
         ReferenceKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
@@ -59,6 +68,9 @@ public static unsafe class KernelRegistry
         }
         foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16 })
             best[type] = new GgmlFloatKernel(type);
+        // Q2_K, Q3_K, Q5_K: llama.cpp's vec_dot float order (GgmlKQuantKernels2.cs).
+        foreach (var type in new[] { GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q5_K })
+            best[type] = new GgmlKQuant2Kernel(type);
         return best;
     }
 }
