@@ -30,12 +30,13 @@ public static unsafe class KernelRegistry
         BestKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
 
     static readonly MatVecKernel RepackedQ4_0 = new GgmlQ0Kernel(GgmlType.Q4_0, repacked: true);
+    static readonly MatVecKernel RepackedQ2K = new GgmlKQuant2Kernel(GgmlType.Q2_K, repacked: true);
 
     /// <summary>
     /// The kernel for a weight matrix of <paramref name="rows"/> rows: as <see cref="For"/>, except where llama.cpp's
     /// choice of path (and so its summation order) depends on the matrix: tinyBLAS takes float matrices only when the
-    /// row count is a multiple of 4, and the CPU backend repacks some quantized matrices at load (Q4_0 and Q4_K with
-    /// rows a multiple of 8). <paramref name="repackable"/> is false for matrices llama.cpp never repacks (the token
+    /// row count is a multiple of 4, and the CPU backend repacks some quantized matrices at load (Q4_0, Q4_K and, with
+    /// AVX-512, Q2_K, when the row count is a multiple of 8). <paramref name="repackable"/> is false for matrices llama.cpp never repacks (the token
     /// embedding, which it also reads with get_rows).
     /// </summary>
     public static MatVecKernel ForWeights(GgmlType weightType, int rows, bool repackable = true) => weightType switch
@@ -43,6 +44,7 @@ public static unsafe class KernelRegistry
         GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 when rows % 4 != 0 => new GgmlFloatKernel(weightType, tinyBlasRows: false),
         _ when repackable && GgmlQ0Kernel.IsRepacked(weightType, rows) => RepackedQ4_0,
         GgmlType.Q4_K when repackable && rows % 8 == 0 => GgmlKQuantKernel.Q4KRepacked,
+        GgmlType.Q2_K when repackable && rows % 8 == 0 => RepackedQ2K,
         _ => For(weightType),
     };
 
@@ -103,6 +105,10 @@ public static unsafe class KernelRegistry
         // K-quants Q4_K / Q6_K: llama.cpp's x86 vec_dot float arithmetic (repacked Q4_K: see ForWeights).
         best[GgmlType.Q4_K] = GgmlKQuantKernel.Q4K;
         best[GgmlType.Q6_K] = GgmlKQuantKernel.Q6K;
+
+        // Q2_K, Q3_K, Q5_K: llama.cpp's vec_dot float order (GgmlKQuantKernels2.cs).
+        foreach (var type in new[] { GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q5_K })
+            best[type] = new GgmlKQuant2Kernel(type);
         return best;
     }
 }
