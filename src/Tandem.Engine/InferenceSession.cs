@@ -209,6 +209,7 @@ public sealed unsafe class InferenceSession : IDisposable
     void Forward(int n)
     {
         int d = _c.EmbeddingLength;
+        for (int t = 0; t < n; t++) _positions[_stepSequence[t]] = Math.Max(_positions[_stepSequence[t]], _stepPosition[t] + 1);
         Embed(n);
         Emit("embd", _x, n * d);
         ComputeRopeAngles(n);
@@ -232,6 +233,7 @@ public sealed unsafe class InferenceSession : IDisposable
             Emit("kqv_out", layer, _att, n * _c.HeadCount * _c.ValueHeadDim);
             MatMul(lw.AttentionOutput, _att, n, _xb2);
             Emit("attn_out", layer, _xb2, n * d);
+            if (layer == _c.BlockCount - 1 && _logitCount < n && (n = KeepLogitRows()) == 0) return;
             AddRows(_x, _xb2, n * d);
             Emit("ffn_inp", layer, _x, n * d);
             NormRows(_x, lw.FeedForwardNorm, _xb, n, d);
@@ -247,12 +249,29 @@ public sealed unsafe class InferenceSession : IDisposable
             AddRows(_x, _xb2, n * d);
             Emit("l_out", layer, _x, n * d);
         }
-        for (int t = 0; t < n; t++) _positions[_stepSequence[t]] = Math.Max(_positions[_stepSequence[t]], _stepPosition[t] + 1);
         if (_logitCount == 0) return;
-        for (int r = 0; r < _logitCount; r++)
-            RmsNorm.Apply(_x.AsSpan(_logitRows[r] * d, d), _w.OutputNorm, _xb.AsSpan(r * d, d), _c.RmsEps);
+        NormRows(_x, _w.OutputNorm, _xb, _logitCount, d);
         Emit("result_norm", _xb, _logitCount * d);
         MatMul(_w.Output, _xb, _logitCount, _logits);
+    }
+
+    /// <summary>
+    /// After the last layer's attention only the rows that produce logits matter, so (as llama.cpp does) the residual
+    /// and the attention output are compacted to those rows and the last feed-forward runs on them alone (every token's
+    /// keys and values are already in the cache). Afterwards the logit rows are the first rows.
+    /// </summary>
+    int KeepLogitRows()
+    {
+        int d = _c.EmbeddingLength;
+        for (int r = 0; r < _logitCount; r++)
+        {
+            int row = _logitRows[r];
+            if (row == r) continue;
+            _x.AsSpan(row * d, d).CopyTo(_x.AsSpan(r * d, d));
+            _xb2.AsSpan(row * d, d).CopyTo(_xb2.AsSpan(r * d, d));
+            _logitRows[r] = r;
+        }
+        return _logitCount;
     }
 
     void Emit(string name, float[] values, int count) => Trace?.Invoke(name, values.AsSpan(0, count));

@@ -28,7 +28,7 @@ public static unsafe class GgmlFloatDot
         return a + b;
     }
 
-    /// <summary>ggml_vec_dot_f32: four 16-lane FMA accumulators per 64 elements, combined pairwise; the tail added in float.</summary>
+    /// <summary>ggml_vec_dot_f32: four 16-lane FMA accumulators per 64 elements, combined pairwise; then the tail in float.</summary>
     public static float VecDotF32(float* x, float* y, int n)
     {
         int blocked = n & ~(Step - 1);
@@ -45,7 +45,12 @@ public static unsafe class GgmlFloatDot
             }
             sum = ReduceAdd((s0 + s2) + (s1 + s3));
         }
-        for (int i = blocked; i < n; i++) sum += x[i] * y[i];
+        // ggml's tail loop `sumf += x[i]*y[i]` as GCC compiled it: vectorized by 16 and then by 8 (products rounded,
+        // added in order), the last few elements with fused multiply-adds.
+        int t = blocked, vectorized = blocked + ((n - blocked) & ~15);
+        if (n - vectorized >= 8) vectorized += 8;
+        for (; t < vectorized; t++) sum += x[t] * y[t];
+        for (; t < n; t++) sum = MathF.FusedMultiplyAdd(x[t], y[t], sum);
         return sum;
     }
 

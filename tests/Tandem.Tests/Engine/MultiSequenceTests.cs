@@ -46,8 +46,8 @@ public class MultiSequenceTests
                 var items = prompts[s].Select((t, i) => new BatchToken(s, t, Logits: i == prompts[s].Length - 1)).ToArray();
                 var joint = shared.Evaluate(items).ToArray();
                 var alone = separate[s].Evaluate(prompts[s]).ToArray();
-                AssertClose(alone, joint);
-                next[s] = ArgMax(joint);
+                LogitAssert.Close(alone, joint);
+                next[s] = LogitAssert.ArgMax(joint);
             }
             for (int step = 0; step < 12; step++)
             {
@@ -57,8 +57,8 @@ public class MultiSequenceTests
                 {
                     var alone = separate[s].Evaluate([next[s]]).ToArray();
                     var mine = joint.AsSpan(s * vocab, vocab).ToArray();
-                    AssertClose(alone, mine);
-                    next[s] = ArgMax(mine);
+                    LogitAssert.Close(alone, mine);
+                    next[s] = LogitAssert.ArgMax(mine);
                     Assert.Equal(separate[s].Position, shared.PositionOf(s));
                 }
             }
@@ -96,26 +96,5 @@ public class MultiSequenceTests
         Assert.Equal((3, 0), (s.PositionOf(0), s.PositionOf(1)));
         s.Truncate(0, 0);
         Assert.Equal(0, s.PositionOf(0));
-    }
-
-    /// <summary>
-    /// Same argmax (so greedy text is the same), and every logit within 0.1% of the logit range. Batches sum in a
-    /// different order than single tokens (as in llama.cpp), and over a dozen steps those last-bit differences grow
-    /// through the F16 roundings of the KV cache to ~0.01% of the range; a real mix-up of sequences, positions or
-    /// caches moves logits by a sizeable fraction of the range.
-    /// </summary>
-    static void AssertClose(float[] expected, float[] actual)
-    {
-        Assert.Equal(ArgMax(expected), ArgMax(actual));
-        float bound = 1e-3f * (expected.Max() - expected.Min());
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= bound, $"token {i}: {actual[i]} vs {expected[i]} (bound {bound})");
-    }
-
-    static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
     }
 }
