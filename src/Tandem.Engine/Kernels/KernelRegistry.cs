@@ -4,17 +4,16 @@ using Tandem.Gguf.Quants;
 namespace Tandem.Engine.Kernels;
 
 /// <summary>
-/// Chooses kernels by weight type and CPU features at run time.
+/// Chooses kernels by weight type (and, where llama.cpp's path depends on it, by matrix shape).
 /// <para>
-/// Every weight type has a scalar reference (<see cref="ScalarDot"/>, computed as ggml's reference vec_dot functions) and,
-/// where the hardware allows, SIMD kernels: portable Vector128 (<see cref="SimdDot128"/>, NEON/sdot on ARM64),
-/// AVX2 and AVX-VNNI (<see cref="SimdDot"/>, 256-bit integer kernels for all quantized types) and AVX-512 for
-/// F32/F16/BF16. Integer partial sums are exact in every kernel; K-quant kernels agree with the reference bit for bit;
-/// the others differ only by float summation order.
+/// Every weight type has a scalar reference (<see cref="ScalarDot"/>, computed as ggml's reference vec_dot functions:
+/// integer sums per block, then scaled) and the kernel the engine uses, which reproduces the float arithmetic of
+/// llama.cpp's x86 build path by path (<see cref="GgmlFloatKernel"/>, <see cref="GgmlQ0Kernel"/>,
+/// <see cref="GgmlKQuantKernel"/>, <see cref="GgmlKQuant2Kernel"/>), each with a scalar and an AVX2 form that give the
+/// same bits. Integer partial sums are exact everywhere; kernels differ from the reference only in float rounding.
 /// </para>
 /// <para>
-/// Activations are prepared as ggml's CPU backend prepares them on x86 (see <see cref="ActivationQuant"/>), so that
-/// results land closest to llama.cpp's.
+/// Activations are prepared as ggml's CPU backend prepares them on x86 (see <see cref="ActivationQuant"/>).
 /// </para>
 /// </summary>
 public static unsafe class KernelRegistry
@@ -25,7 +24,7 @@ public static unsafe class KernelRegistry
     /// <summary>Weight types with kernels.</summary>
     public static IReadOnlyCollection<GgmlType> SupportedTypes => ReferenceKernels.Keys;
 
-    /// <summary>The fastest kernel this CPU supports for the weight type.</summary>
+    /// <summary>The kernel the engine uses for the weight type (llama.cpp's single-token and batch arithmetic).</summary>
     public static MatVecKernel For(GgmlType weightType) =>
         BestKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
 
@@ -52,19 +51,19 @@ public static unsafe class KernelRegistry
     public static MatVecKernel Reference(GgmlType weightType) =>
         ReferenceKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
 
-    /// <summary>All kernels usable on this CPU for the weight type (reference first).</summary>
+    /// <summary>Every kernel for the weight type, the scalar reference first, then the engine's (plain and repacked-matrix forms).</summary>
     public static IReadOnlyList<MatVecKernel> Available(GgmlType weightType)
     {
-        var list = new List<MatVecKernel> { Reference(weightType) };
-        foreach (var k in SimdKernels.Create(weightType))
-            list.Add(k);
+        var list = new List<MatVecKernel> { Reference(weightType), For(weightType) };
+        var repacked = ForWeights(weightType, rows: 8);
+        if (!list.Contains(repacked)) list.Add(repacked);
         return list;
     }
 
-    /// <summary>One line per weight type: the kernels usable here and the one <see cref="For"/> picks (for diagnostics).</summary>
+    /// <summary>One line per weight type: activation type and the kernels (for diagnostics).</summary>
     public static IEnumerable<string> Describe() =>
         ReferenceKernels.Keys.Select(t =>
-            $"{GgmlTypeInfo.Of(t).Name,-5} x {GgmlTypeInfo.Of(ActivationQuant.VecDotType(t)).Name,-5}: {For(t).Isa,-12} (available: {string.Join(", ", Available(t).Select(k => k.Isa))})");
+            $"{GgmlTypeInfo.Of(t).Name,-5} x {GgmlTypeInfo.Of(ActivationQuant.VecDotType(t)).Name,-5}: {string.Join(", ", Available(t))}");
 
     /// <summary>Dequantizes <paramref name="n"/> elements of one row of the given type to F32.</summary>
     public static void DequantizeRow(GgmlType type, byte* src, float* dst, int n) => Dequantize.Row(type, src, dst, n);
@@ -89,11 +88,6 @@ public static unsafe class KernelRegistry
     static Dictionary<GgmlType, MatVecKernel> BuildBest()
     {
         var best = new Dictionary<GgmlType, MatVecKernel>();
-        foreach (var (type, reference) in ReferenceKernels)
-        {
-            var simd = SimdKernels.Create(type);
-            best[type] = simd.Count > 0 ? simd[^1] : reference;
-        }
         foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16 })
             best[type] = new GgmlFloatKernel(type);
 

@@ -102,7 +102,7 @@ public unsafe class QuantKernelTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(TypeNames))]
-    public void SimdKernelsAgreeWithReferenceOnRandomData(string typeName)
+    public void EngineKernelsAgreeWithReferenceOnRandomData(string typeName)
     {
         var type = Parse(typeName);
         var kernels = KernelRegistry.Available(type);
@@ -123,8 +123,6 @@ public unsafe class QuantKernelTests(ITestOutputHelper output)
             {
                 float got = Dot(k, w, act, n);
                 Assert.True(Math.Abs(got - expected) <= 1e-5 * abs + 1e-30, $"{typeName} [{k.Isa}] n={n}: {got} vs {expected} (sum|terms| {abs})");
-                if (block == 256) // K-quants: integer super-block sums scaled in the reference's order -> bit-identical
-                    Assert.Equal(expected, got);
             }
         }
     }
