@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using Tandem.Gguf;
+using Tandem.Gguf.Quants;
+
+namespace Tandem.Compression;
+
+/// <summary>What <see cref="ModelQuantizer.Quantize"/> is asked to do.</summary>
+public sealed record QuantizeOptions
+{
+    public required string InputPath { get; init; }
+    public required string OutputPath { get; init; }
+    public required QuantizationType Type { get; init; }
+    /// <summary>Threads that quantize rows in parallel (default: all logical CPUs).</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>Every quantizable tensor gets the default type (llama-quantize --pure): no mix, no Q6_K output.</summary>
+    public bool Pure { get; init; }
+    /// <summary>Called as tensors are written (from the writing thread).</summary>
+    public Action<WriteProgress>? Progress { get; init; }
+}
+
+/// <summary>One tensor of a quantization plan.</summary>
+public sealed record TensorPlan(string Name, long[] Dimensions, GgmlType From, GgmlType To)
+{
+    public long Elements => Dimensions.Aggregate(1L, (a, d) => a * d);
+    public long BytesIn => new GgufTensorInfo(Name, Dimensions, From, 0).ByteSize;
+    public long BytesOut => new GgufTensorInfo(Name, Dimensions, To, 0).ByteSize;
+}
+
+/// <summary>Where a write is: tensor <see cref="TensorIndex"/> of <see cref="TensorCount"/>, and elements done overall.</summary>
+public sealed record WriteProgress(int TensorIndex, int TensorCount, TensorPlan Tensor, long ElementsDone, long ElementsTotal, bool TensorFinished);
+
+/// <summary>What a quantization did.</summary>
+public sealed record QuantizeResult(QuantizationType Type, IReadOnlyList<TensorPlan> Tensors, int Fallbacks, long InputFileBytes, long OutputFileBytes, TimeSpan Elapsed);
+
+/// <summary>
+/// <c>tandem quantize</c>: rewrites an F32/F16/BF16 GGUF model with quantized weights, as llama-quantize does without
+/// an importance matrix: the same per-tensor types (<see cref="TensorTypePolicy"/>), the same bytes (ggml's reference
+/// quantizers, <see cref="Quantizer"/>), the same tensor order and metadata (general.quantization_version = 2 and
+/// general.file_type moved to the end). Tensors are streamed one at a time and the file is renamed into place only
+/// when complete.
+/// </summary>
+public static class ModelQuantizer
+{
+    public const uint QuantizationVersion = 2;
+
+    /// <summary>The tensors of <paramref name="input"/> in output order with their target types. Fails if a tensor cannot be converted.</summary>
+    public static IReadOnlyList<TensorPlan> Plan(GgufFile input, QuantizationType type, bool pure, out int fallbacks)
+    {
+        var ordered = TensorTypePolicy.ProcessingOrder(input.Tensors, t => t.Name);
+        var shapes = ordered.Select(t => new TensorShape(t.Name, t.Dimensions, t.Type)).ToList();
+        var targets = TensorTypePolicy.Choose(ModelFacts.Read(input), type, shapes, pure, out fallbacks);
+        var plan = new List<TensorPlan>(ordered.Count);
+        for (int i = 0; i < ordered.Count; i++)
+        {
+            var t = ordered[i];
+            if (targets[i] != t.Type && t.Type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
+                throw new ArgumentException($"{Path.GetFileName(input.Path)}: tensor '{t.Name}' is {GgmlTypeInfo.Of(t.Type).Name}; quantize reads F32, F16 or BF16 weights (re-quantizing is not supported)");
+            plan.Add(new TensorPlan(t.Name, t.Dimensions, t.Type, targets[i]));
+        }
+        return plan;
+    }
+
+    /// <summary>The input's metadata as llama-quantize writes it: version and file type removed, then appended.</summary>
+    public static List<KeyValuePair<string, GgufValue>> OutputMetadata(IEnumerable<KeyValuePair<string, GgufValue>> input, LlamaFileType fileType) =>
+        input.Without("general.quantization_version", "general.file_type", "split.no", "split.count", "split.tensors.count")
+            .With("general.quantization_version", GgufValue.Of(QuantizationVersion))
+            .With("general.file_type", GgufValue.Of((uint)fileType));
+
+    public static QuantizeResult Quantize(QuantizeOptions options)
+    {
+        var start = Stopwatch.GetTimestamp();
+        if (!File.Exists(options.InputPath)) throw new FileNotFoundException($"input model not found: {options.InputPath}", options.InputPath);
+        CheckOutputDirectory(options.OutputPath);
+        using var input = GgufFile.Open(options.InputPath);
+        var plan = Plan(input, options.Type, options.Pure, out int fallbacks);
+        long total = plan.Sum(p => p.Elements), done = 0;
+        var tensors = new List<GgufTensorToWrite>(plan.Count);
+        for (int i = 0; i < plan.Count; i++)
+        {
+            var p = plan[i];
+            var source = input.GetTensor(p.Name);
+            int index = i;
+            GgufTensorData data;
+            if (p.From == p.To)
+            {
+                data = GgufTensorData.FromCallback(stream =>
+                {
+                    CopyRaw(input, source, stream);
+                    done += p.Elements;
+                    options.Progress?.Invoke(new WriteProgress(index, plan.Count, p, done, total, true));
+                });
+            }
+            else
+            {
+                data = GgufTensorData.FromCallback(stream =>
+                {
+                    int columns = checked((int)source.Columns);
+                    TensorEncoder.Write(stream, source.Rows, columns, p.To, RowsOf(input, source), options.Threads, rows =>
+                    {
+                        done += rows * columns;
+                        options.Progress?.Invoke(new WriteProgress(index, plan.Count, p, done, total, false));
+                    });
+                    options.Progress?.Invoke(new WriteProgress(index, plan.Count, p, done, total, true));
+                });
+            }
+            tensors.Add(new GgufTensorToWrite(p.Name, p.Dimensions, p.To, data));
+        }
+        GgufWriter.Write(options.OutputPath, OutputMetadata(input.MetadataList, options.Type.FileType), tensors);
+        return new QuantizeResult(options.Type, plan, fallbacks, input.FileLength, new FileInfo(options.OutputPath).Length, Stopwatch.GetElapsedTime(start));
+    }
+
+    /// <summary>Fails with a clear message when the output's directory does not exist (nothing is written then).</summary>
+    public static void CheckOutputDirectory(string outputPath)
+    {
+        string full = Path.GetFullPath(outputPath);
+        if (Directory.Exists(full)) throw new IOException($"output path is a directory: {outputPath}");
+        string? dir = Path.GetDirectoryName(full);
+        if (dir is null || !Directory.Exists(dir)) throw new DirectoryNotFoundException($"output directory does not exist: {dir ?? outputPath}");
+    }
+
+    static unsafe void CopyRaw(GgufFile file, GgufTensorInfo t, Stream stream)
+    {
+        byte* p = file.TensorPointer(t);
+        const int chunk = 1 << 26;
+        for (long off = 0, size = t.ByteSize; off < size; off += chunk)
+            stream.Write(new ReadOnlySpan<byte>(p + off, (int)Math.Min(chunk, size - off)));
+    }
+
+    /// <summary>Rows of an F32/F16/BF16 tensor of the mapped file, widened to F32.</summary>
+    static unsafe RowSource RowsOf(GgufFile file, GgufTensorInfo t)
+    {
+        nint basePtr = (nint)file.TensorPointer(t);
+        int columns = checked((int)t.Columns);
+        var type = t.Type;
+        long rowBytes = GgmlTypeInfo.Of(type).RowBytes(columns);
+        return (first, count, destination) =>
+        {
+            byte* src = (byte*)basePtr + first * rowBytes;
+            fixed (float* dst = destination)
+                Dequantize.Row(type, src, dst, (long)count * columns);
+        };
+    }
+}
