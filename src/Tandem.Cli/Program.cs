@@ -28,6 +28,7 @@ public static class Program
                 case "chat": return ChatCommand.Execute(rest);
                 case "inspect": return InspectCommand.Execute(rest);
                 case "quantize": return QuantizeCommand.Execute(rest);
+                case "bench": return BenchCommand.Execute(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
