@@ -29,6 +29,7 @@ public static class Program
                 case "inspect": return InspectCommand.Execute(rest);
                 case "quantize": return QuantizeCommand.Execute(rest);
                 case "bench": return BenchCommand.Execute(rest);
+                case "synth": return SynthCommand.Execute(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"

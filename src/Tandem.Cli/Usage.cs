@@ -31,6 +31,8 @@ public static class Usage
             "Describes a GGUF file: architecture, hyperparameters, parameters, tensor types, tokenizer, chat template.", InspectCommand.Options),
         ["quantize"] = ("tandem quantize IN.gguf OUT.gguf TYPE [options]",
             "Writes IN (F32, F16 or BF16 weights) quantized to TYPE, with llama-quantize's per-tensor types and bytes.\nTYPE: " + Tandem.Compression.QuantizationType.NameList + ".", QuantizeCommand.Options),
+        ["synth"] = ("tandem synth --preset NAME --type TYPE -o OUT.gguf [--seed S] [options]",
+            "Writes a model of a real shape with random weights (deterministic by seed) and Qwen's tokenizer, quantized\nwhile streaming (the model is never whole in memory). For benchmarks: its text is meaningless.", SynthCommand.Options),
         ["bench"] = ("tandem bench [-m MODEL.gguf] [-p 512] [-n 128] [-t 2] [-r 3] [--json]",
             "Measures like llama-bench: pp = prompt tokens/s of a P-token batch from an empty cache, tg = tokens/s of N\nsingle-token decodes; also time to first token, weight bandwidth (GB/s) and peak RSS. Mean ± stddev over r runs.", BenchCommand.Options),
     };
