@@ -1,3 +1,4 @@
+using System.Buffers;
 using Tandem.Gguf;
 using Tandem.Gguf.Quants;
 
@@ -24,8 +25,23 @@ public static class TensorEncoder
         int rowBytes = checked((int)info.RowBytes(columns));
         int chunkRows = (int)Math.Clamp(ChunkValues / columns, 1, Math.Max(1, rows));
         threads = Math.Max(1, threads);
-        var values = new float[(long)chunkRows * columns];
-        var bytes = new byte[(long)chunkRows * rowBytes];
+        // pooled: a model has hundreds of tensors, and fresh 32 MiB buffers for each would pile up until a full GC
+        var values = ArrayPool<float>.Shared.Rent(chunkRows * columns);
+        var bytes = ArrayPool<byte>.Shared.Rent(chunkRows * rowBytes);
+        try
+        {
+            WriteChunks(output, rows, columns, type, source, threads, rowsDone, chunkRows, rowBytes, values, bytes);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(values);
+            ArrayPool<byte>.Shared.Return(bytes);
+        }
+    }
+
+    static void WriteChunks(Stream output, long rows, int columns, GgmlType type, RowSource source, int threads, Action<long>? rowsDone,
+        int chunkRows, int rowBytes, float[] values, byte[] bytes)
+    {
         for (long first = 0; first < rows; first += chunkRows)
         {
             int count = (int)Math.Min(chunkRows, rows - first);
