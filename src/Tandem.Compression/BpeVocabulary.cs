@@ -1,5 +1,11 @@
 using System.Text.Json;
 
+// Layout read here — a Hugging Face tokenizer.json (JSON; only these parts are used):
+//   { "added_tokens": [ { "id": N, "content": "...", "special": bool, ... }, ... ],
+//     "model": { "type": "BPE", "vocab": { "token": id, ... }, "merges": [ "a b" | ["a", "b"], ... ] }, ... }
+// Produced (as GGUF metadata arrays): tokenizer.ggml.tokens [string × vocab], tokenizer.ggml.token_type
+// [int32 × vocab: 1 normal, 3 control, 4 user-defined, 5 unused], tokenizer.ggml.merges [string "left right"].
+
 namespace Tandem.Compression;
 
 /// <summary>llama.cpp's token types (tokenizer.ggml.token_type values).</summary>
@@ -23,9 +29,6 @@ public sealed class BpeVocabulary
         return i >= 0 ? i : null;
     }
 
-    // tokenizer.json (the parts read here):
-    //   { "added_tokens": [ { "id": N, "content": "...", "special": bool, ... }, ... ],
-    //     "model": { "type": "BPE", "vocab": { "token": id, ... }, "merges": [ "a b" | ["a", "b"], ... ] }, ... }
     /// <summary>
     /// Reads tokenizer.json. The regular vocabulary keeps its ids and the added tokens follow it (special ones as
     /// control tokens, others user-defined). When <paramref name="modelVocabSize"/> is larger, the rest is padding

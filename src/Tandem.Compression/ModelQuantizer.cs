@@ -2,6 +2,12 @@ using System.Diagnostics;
 using Tandem.Gguf;
 using Tandem.Gguf.Quants;
 
+// Layout: reads a GGUF file (GgufFile.cs) and writes a GGUF v3 file (GgufWriter.cs) that differs from it only in
+//   - metadata: general.quantization_version and general.file_type removed (and split.*), then appended in that
+//     order: u32 2 and u32 llama_ftype;
+//   - tensors: re-ordered as llama-quantize orders them (outside-block tensors first, then blk.0, blk.1, … numerically;
+//     by name within each group), each with its new type and data packed at 32-byte (general.alignment) offsets.
+
 namespace Tandem.Compression;
 
 /// <summary>What <see cref="ModelQuantizer.Quantize"/> is asked to do.</summary>

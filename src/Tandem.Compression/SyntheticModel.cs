@@ -1,6 +1,17 @@
 using System.Diagnostics;
 using Tandem.Gguf;
 
+// Layout written here: a GGUF v3 file through GgufWriter (see GgufWriter.cs for the bytes), holding
+//   metadata: general.architecture/name/description; {arch}.context_length, embedding_length, block_count,
+//     feed_forward_length, attention.head_count(_kv), [attention.key_length/value_length], rope.freq_base,
+//     [rope.dimension_count, vocab_size (llama)], attention.layer_norm_rms_epsilon; tokenizer.ggml.* (gpt2 model,
+//     pre "qwen2", tokens, token_type, merges, eos/padding/bos ids, add_bos_token false), tokenizer.chat_template
+//     (ChatML); then general.quantization_version = 2 and general.file_type last, as llama-quantize leaves them;
+//   tensors in llama-quantize's order (outside-block tensors, then blk.0, blk.1, …; by name within each):
+//     token_embd [n_embd, n_vocab], output_norm [n_embd], [output [n_embd, n_vocab] if untied], [rope_freqs [head_dim/2]],
+//     per block: attn_norm, attn_q/k/v (+ .bias for qwen2), [attn_q_norm/attn_k_norm (qwen3)], attn_output,
+//     ffn_norm, ffn_gate, ffn_up, ffn_down — in llama.cpp's names and ggml dimension order (ne[0] = row length).
+
 namespace Tandem.Compression;
 
 /// <summary>Llama-3.1-style RoPE scaling, stored as per-pair frequency divisors in rope_freqs.weight.</summary>

@@ -2,6 +2,9 @@ using System.Buffers;
 using Tandem.Gguf;
 using Tandem.Gguf.Quants;
 
+// Layout written here: one tensor's data, rows one after another (row r at r × row_bytes), each row
+// ne[0] / block_size ggml blocks of the target type (Blocks.cs), no padding between rows.
+
 namespace Tandem.Compression;
 
 /// <summary>Fills <paramref name="destination"/> with rows [firstRow, firstRow + count) of a tensor as F32. Called from several threads at once.</summary>
