@@ -22,7 +22,10 @@ public sealed record ModelFacts
     public static ModelFacts Read(GgufFile file)
     {
         string arch = file.GetString("general.architecture") ?? "";
-        long? First(string key) => file.GetInt(key) ?? (file.GetArray($"{key}") is { Count: > 0 } a ? Convert.ToInt64(a.Items.GetValue(0)) : null);
+        // per-layer hyperparameters may be arrays; llama.cpp's n_gqa() looks at layer 0
+        long? First(string key) => !file.Metadata.TryGetValue(key, out var v) ? null
+            : v.Type == GgufValueType.Array ? (v.AsArray() is { Count: > 0 } a ? Convert.ToInt64(a.Items.GetValue(0), System.Globalization.CultureInfo.InvariantCulture) : null)
+            : v.AsInt64();
         int heads = (int)(First($"{arch}.attention.head_count") ?? 1);
         return new ModelFacts
         {
