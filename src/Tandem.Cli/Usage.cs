@@ -14,7 +14,7 @@ public static class Usage
           tandem inspect MODEL.gguf [--json]                      describe a model file
           tandem quantize IN.gguf OUT.gguf TYPE [-t N]            quantize an F32/F16/BF16 model (llama.cpp types)
           tandem synth --preset NAME --type TYPE -o OUT.gguf      write a random-weight model of a real shape
-          tandem bench -m MODEL.gguf [-p 512] [-n 128] [-r 3]     prompt and generation speed (llama-bench style)
+          tandem bench [-m MODEL.gguf] [-p 512] [-n 128] [-r 3]   prompt and generation speed (llama-bench style)
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.

@@ -1,4 +1,7 @@
+using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 using Tandem.Gguf;
 using Tandem.Gguf.Quants;
 
@@ -78,6 +81,7 @@ public static class ModelQuantizer
         if (!File.Exists(options.InputPath)) throw new FileNotFoundException($"input model not found: {options.InputPath}", options.InputPath);
         CheckOutputDirectory(options.OutputPath);
         using var input = GgufFile.Open(options.InputPath);
+        using var reader = File.OpenHandle(options.InputPath, FileMode.Open, FileAccess.Read, FileShare.Read);
         var plan = Plan(input, options.Type, options.Pure, out int fallbacks);
         long total = plan.Sum(p => p.Elements), done = 0;
         var tensors = new List<GgufTensorToWrite>(plan.Count);
@@ -85,13 +89,14 @@ public static class ModelQuantizer
         {
             var p = plan[i];
             var source = input.GetTensor(p.Name);
+            long offset = input.DataOffset + (long)source.Offset;
             int index = i;
             GgufTensorData data;
             if (p.From == p.To)
             {
                 data = GgufTensorData.FromCallback(stream =>
                 {
-                    CopyRaw(input, source, stream);
+                    CopyRaw(reader, offset, source.ByteSize, stream);
                     done += p.Elements;
                     options.Progress?.Invoke(new WriteProgress(index, plan.Count, p, done, total, true));
                 });
@@ -101,7 +106,7 @@ public static class ModelQuantizer
                 data = GgufTensorData.FromCallback(stream =>
                 {
                     int columns = checked((int)source.Columns);
-                    TensorEncoder.Write(stream, source.Rows, columns, p.To, RowsOf(input, source), options.Threads, rows =>
+                    TensorEncoder.Write(stream, source.Rows, columns, p.To, RowsOf(reader, offset, source), options.Threads, rows =>
                     {
                         done += rows * columns;
                         options.Progress?.Invoke(new WriteProgress(index, plan.Count, p, done, total, false));
@@ -124,26 +129,60 @@ public static class ModelQuantizer
         if (dir is null || !Directory.Exists(dir)) throw new DirectoryNotFoundException($"output directory does not exist: {dir ?? outputPath}");
     }
 
-    static unsafe void CopyRaw(GgufFile file, GgufTensorInfo t, Stream stream)
+    // The input is read with positioned reads rather than through GgufFile's mapping: pages of a mapping that have been
+    // touched count in the process's resident set, so mapping a 2 GB F32 model would look like 2 GB of memory use.
+
+    static void CopyRaw(SafeFileHandle input, long offset, long size, Stream stream)
     {
-        byte* p = file.TensorPointer(t);
-        const int chunk = 1 << 26;
-        for (long off = 0, size = t.ByteSize; off < size; off += chunk)
-            stream.Write(new ReadOnlySpan<byte>(p + off, (int)Math.Min(chunk, size - off)));
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(size, 1 << 24));
+        try
+        {
+            for (long done = 0; done < size;)
+            {
+                int n = RandomAccess.Read(input, buffer.AsSpan(0, (int)Math.Min(buffer.Length, size - done)), offset + done);
+                if (n <= 0) throw new EndOfStreamException($"input ends inside tensor data at byte {offset + done}");
+                stream.Write(buffer, 0, n);
+                done += n;
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
 
-    /// <summary>Rows of an F32/F16/BF16 tensor of the mapped file, widened to F32.</summary>
-    static unsafe RowSource RowsOf(GgufFile file, GgufTensorInfo t)
+    /// <summary>Rows of an F32/F16/BF16 tensor at <paramref name="offset"/> in the input, widened to F32. Safe to call from several threads.</summary>
+    static unsafe RowSource RowsOf(SafeFileHandle input, long offset, GgufTensorInfo t)
     {
-        nint basePtr = (nint)file.TensorPointer(t);
         int columns = checked((int)t.Columns);
         var type = t.Type;
         long rowBytes = GgmlTypeInfo.Of(type).RowBytes(columns);
         return (first, count, destination) =>
         {
-            byte* src = (byte*)basePtr + first * rowBytes;
-            fixed (float* dst = destination)
-                Dequantize.Row(type, src, dst, (long)count * columns);
+            long position = offset + first * rowBytes;
+            int bytes = checked((int)(count * rowBytes));
+            if (type == GgmlType.F32)
+            {
+                ReadExactly(input, MemoryMarshal.AsBytes(destination[..(count * columns)]), position);
+                return;
+            }
+            var raw = ArrayPool<byte>.Shared.Rent(bytes);
+            try
+            {
+                ReadExactly(input, raw.AsSpan(0, bytes), position);
+                fixed (byte* src = raw)
+                fixed (float* dst = destination)
+                    Dequantize.Row(type, src, dst, (long)count * columns);
+            }
+            finally { ArrayPool<byte>.Shared.Return(raw); }
         };
+    }
+
+    static void ReadExactly(SafeFileHandle input, Span<byte> destination, long offset)
+    {
+        while (!destination.IsEmpty)
+        {
+            int n = RandomAccess.Read(input, destination, offset);
+            if (n <= 0) throw new EndOfStreamException($"input ends inside tensor data at byte {offset}");
+            destination = destination[n..];
+            offset += n;
+        }
     }
 }
