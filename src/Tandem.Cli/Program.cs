@@ -3,7 +3,7 @@ using Tandem.Gguf;
 
 namespace Tandem.Cli;
 
-/// <summary>The <c>tandem</c> command: run, chat, inspect. Errors print one line to stderr and exit non-zero.</summary>
+/// <summary>The <c>tandem</c> command: run, chat, inspect, quantize, synth, bench. Errors print one line to stderr and exit non-zero.</summary>
 public static class Program
 {
     public const int ExitOk = 0, ExitError = 1, ExitUsage = 2;
@@ -27,10 +27,13 @@ public static class Program
                 case "run": return RunCommand.Execute(rest);
                 case "chat": return ChatCommand.Execute(rest);
                 case "inspect": return InspectCommand.Execute(rest);
+                case "quantize": return QuantizeCommand.Execute(rest);
+                case "bench": return BenchCommand.Execute(rest);
+                case "synth": return SynthCommand.Execute(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
-                        : $"unknown command '{command}'; expected run, chat or inspect (see 'tandem --help')");
+                        : $"unknown command '{command}'; expected run, chat, inspect, quantize, synth or bench (see 'tandem --help')");
             }
         }
         catch (Exception ex)

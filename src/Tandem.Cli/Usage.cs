@@ -12,6 +12,9 @@ public static class Usage
           tandem run [-m MODEL.gguf] -p PROMPT [-n N] [options]   complete a prompt
           tandem chat [-m MODEL.gguf] [--system TEXT] [options]   chat over stdin, one message per line
           tandem inspect MODEL.gguf [--json]                      describe a model file
+          tandem quantize IN.gguf OUT.gguf TYPE [-t N]            quantize an F32/F16/BF16 model (llama.cpp types)
+          tandem synth --preset NAME --type TYPE -o OUT.gguf      write a random-weight model of a real shape
+          tandem bench [-m MODEL.gguf] [-p 512] [-n 128] [-r 3]   prompt and generation speed (llama-bench style)
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -26,6 +29,12 @@ public static class Usage
             "Multi-turn chat over stdin with the model's chat format; the KV cache is kept between turns.\nCommands: /reset, /exit.", ChatCommand.Options),
         ["inspect"] = ("tandem inspect MODEL.gguf [--json]",
             "Describes a GGUF file: architecture, hyperparameters, parameters, tensor types, tokenizer, chat template.", InspectCommand.Options),
+        ["quantize"] = ("tandem quantize IN.gguf OUT.gguf TYPE [options]",
+            "Writes IN (F32, F16 or BF16 weights) quantized to TYPE, with llama-quantize's per-tensor types and bytes.\nTYPE: " + Tandem.Compression.QuantizationType.NameList + ".", QuantizeCommand.Options),
+        ["synth"] = ("tandem synth --preset NAME --type TYPE -o OUT.gguf [--seed S] [options]",
+            "Writes a model of a real shape with random weights (deterministic by seed) and Qwen's tokenizer, quantized\nwhile streaming (the model is never whole in memory). For benchmarks: its text is meaningless.", SynthCommand.Options),
+        ["bench"] = ("tandem bench [-m MODEL.gguf] [-p 512] [-n 128] [-t 2] [-r 3] [--json]",
+            "Measures like llama-bench: pp = prompt tokens/s of a P-token batch from an empty cache, tg = tokens/s of N\nsingle-token decodes; also time to first token, weight bandwidth (GB/s) and peak RSS. Mean ± stddev over r runs.", BenchCommand.Options),
     };
 
     public static string? ForCommand(string command)
