@@ -27,10 +27,13 @@ public static class Program
                 case "run": return RunCommand.Execute(rest);
                 case "chat": return ChatCommand.Execute(rest);
                 case "inspect": return InspectCommand.Execute(rest);
+                case "perplexity": return PerplexityCommand.Execute(rest);
+                case "kl": return KlCommand.Execute(rest);
+                case "prune": return PruneCommand.Execute(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
-                        : $"unknown command '{command}'; expected run, chat or inspect (see 'tandem --help')");
+                        : $"unknown command '{command}'; expected run, chat, inspect, perplexity, kl or prune (see 'tandem --help')");
             }
         }
         catch (Exception ex)

@@ -12,6 +12,9 @@ public static class Usage
           tandem run [-m MODEL.gguf] -p PROMPT [-n N] [options]   complete a prompt
           tandem chat [-m MODEL.gguf] [--system TEXT] [options]   chat over stdin, one message per line
           tandem inspect MODEL.gguf [--json]                      describe a model file
+          tandem perplexity -m MODEL -f TEXT [--ctx N]            perplexity as llama-perplexity measures it
+          tandem kl -m BASE -m2 CANDIDATE -f TEXT [--ctx N]       KL divergence and top-1 agreement
+          tandem prune IN OUT [--drop-layers N] [--heads-keep F]  structured pruning to a smaller GGUF
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -26,6 +29,12 @@ public static class Usage
             "Multi-turn chat over stdin with the model's chat format; the KV cache is kept between turns.\nCommands: /reset, /exit.", ChatCommand.Options),
         ["inspect"] = ("tandem inspect MODEL.gguf [--json]",
             "Describes a GGUF file: architecture, hyperparameters, parameters, tensor types, tokenizer, chat template.", InspectCommand.Options),
+        ["perplexity"] = ("tandem perplexity -m MODEL -f TEXT [--ctx 512] [--json]",
+            "llama-perplexity's method: non-overlapping windows with BOS in front, the second half of each scored.", PerplexityCommand.Options),
+        ["kl"] = ("tandem kl -m BASE -m2 CANDIDATE -f TEXT [--ctx 512] [--json]",
+            "Mean KL(base || candidate) and top-1 agreement of next-token distributions over the same scored positions.", KlCommand.Options),
+        ["prune"] = ("tandem prune IN OUT [--drop-layers N] [--heads-keep F] [--ffn-keep F] [--target-params N | --target-bytes N] [--calib FILE] [--json]",
+            "Structured pruning: drops whole layers, attention heads (by GQA group) and FFN channels ranked on calibration text;\nwrites a smaller GGUF of the same architecture.", PruneCommand.Options),
     };
 
     public static string? ForCommand(string command)
