@@ -39,9 +39,11 @@ public static class ModelPruner
         var c = model.Config;
         var original = new PruneShape(c.BlockCount, c.HeadCount, c.HeadCountKv, c.FeedForwardLength);
         int ffnGranule = Granule(model.Gguf, "blk.0.ffn_down.weight");
+        int attnGranule = Granule(model.Gguf, "blk.0.attn_output.weight");
         PruneShape shape;
         if (options.TargetParams is not null || options.TargetBytes is not null)
-            shape = FitTarget(model.Gguf, original, ffnGranule, options);
+            shape = FitTarget(model.Gguf, original, ffnGranule, options, headsFixed: c.Architecture == "qwen2",
+                headsAllowed: heads => heads * c.ValueHeadDim % attnGranule == 0);
         else
         {
             if (options.DropLayers < 0 || options.DropLayers >= c.BlockCount)
@@ -51,7 +53,10 @@ public static class ModelPruner
             var (heads, headsKv) = HeadShape(original, options.HeadsKeep);
             shape = new PruneShape(c.BlockCount - options.DropLayers, heads, headsKv, FfnCount(original.FeedForward, options.FfnKeep, ffnGranule));
         }
-        int attnGranule = Granule(model.Gguf, "blk.0.attn_output.weight");
+        // llama.cpp builds qwen2's attn_q and attn_output as embedding_length × embedding_length, so a qwen2 file with
+        // fewer query heads would load here but not there.
+        if (c.Architecture == "qwen2" && shape.Heads != original.Heads)
+            throw new NotSupportedException("qwen2 files must keep every query head (llama.cpp requires attn_q and attn_output to be embedding_length square); prune layers or FFN channels instead");
         if (shape.Heads * c.ValueHeadDim % attnGranule != 0)
             throw new ArgumentException($"keeping {shape.Heads} heads leaves attn_output with {shape.Heads * c.ValueHeadDim} columns, not a multiple of its quantization block of {attnGranule}; keep more heads");
 
@@ -89,12 +94,12 @@ public static class ModelPruner
     static int Granule(GgufFile file, string tensor) =>
         file.TryGetTensor(tensor, out var t) ? GgmlTypeInfo.Of(t.Type).BlockSize : 1;
 
-    static PruneShape FitTarget(GgufFile file, PruneShape original, int ffnGranule, PruneOptions options)
+    static PruneShape FitTarget(GgufFile file, PruneShape original, int ffnGranule, PruneOptions options, bool headsFixed, Func<int, bool> headsAllowed)
     {
         long? targetParams = options.TargetParams, targetBytes = options.TargetBytes;
         PruneShape? best = null;
         long bestSize = -1;
-        var headShapes = HeadFractions.Select(f => HeadShape(original, f)).Distinct().ToList();
+        var headShapes = (headsFixed ? [1.0] : HeadFractions).Select(f => HeadShape(original, f)).Where(s => headsAllowed(s.Heads)).Distinct().ToList();
         for (int drop = 0; drop < original.Blocks; drop++)
             foreach (var (heads, kv) in headShapes)
                 for (int pct = 100; pct >= 5; pct -= 5)
@@ -108,7 +113,8 @@ public static class ModelPruner
                 }
         if (best is null)
         {
-            var smallest = new PruneShape(1, HeadShape(original, 0.25).Heads, HeadShape(original, 0.25).HeadsKv, FfnCount(original.FeedForward, 0.05, ffnGranule));
+            var (h, kv) = HeadShape(original, headsFixed ? 1 : 0.25);
+            var smallest = new PruneShape(1, h, kv, FfnCount(original.FeedForward, 0.05, ffnGranule));
             var (p, b) = PruneGeometry.SizeOf(file, original, smallest);
             throw new ArgumentException($"no pruning of this model reaches the target; the smallest it can make has {p} parameters and {b} bytes of tensors");
         }
