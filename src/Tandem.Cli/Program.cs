@@ -30,10 +30,11 @@ public static class Program
                 case "perplexity": return PerplexityCommand.Execute(rest);
                 case "kl": return KlCommand.Execute(rest);
                 case "prune": return PruneCommand.Execute(rest);
+                case "fit": return FitCommand.Execute(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
-                        : $"unknown command '{command}'; expected run, chat, inspect, perplexity, kl or prune (see 'tandem --help')");
+                        : $"unknown command '{command}'; expected run, chat, inspect, perplexity, kl, prune or fit (see 'tandem --help')");
             }
         }
         catch (Exception ex)

@@ -15,6 +15,7 @@ public static class Usage
           tandem perplexity -m MODEL -f TEXT [--ctx N]            perplexity as llama-perplexity measures it
           tandem kl -m BASE -m2 CANDIDATE -f TEXT [--ctx N]       KL divergence and top-1 agreement
           tandem prune IN OUT [--drop-layers N] [--heads-keep F]  structured pruning to a smaller GGUF
+          tandem fit -m MODEL --device PROFILE [--ctx N]          does it meet a device's budget? (plan if not)
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -35,6 +36,8 @@ public static class Usage
             "Mean KL(base || candidate) and top-1 agreement of next-token distributions over the same scored positions.", KlCommand.Options),
         ["prune"] = ("tandem prune IN OUT [--drop-layers N] [--heads-keep F] [--ffn-keep F] [--target-params N | --target-bytes N] [--calib FILE] [--json]",
             "Structured pruning: drops whole layers, attention heads (by GQA group) and FFN channels ranked on calibration text;\nwrites a smaller GGUF of the same architecture.", PruneCommand.Options),
+        ["fit"] = ("tandem fit (-m MODEL | --preset NAME) --device PROFILE [--ctx N] [--json]",
+            "Weights + KV cache + runtime memory against a device profile, TTFT and decode speed measured here and scaled to the\ndevice; when it does not fit, a plan (quantization type, blocks, heads, FFN) with its predicted size.", FitCommand.Options),
     };
 
     public static string? ForCommand(string command)
