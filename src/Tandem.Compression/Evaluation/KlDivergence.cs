@@ -37,17 +37,17 @@ public static class KlDivergence
         long sameTop = 0;
         for (int c = 0; c < windows.Chunks; c++)
         {
-            var logits = baseSession.Run(windows, c);
+            baseSession.Run(windows, c);
             for (int j = windows.First, r = 0; j < windows.ContextLength - 1; j++, r++)
             {
                 var logP = basePositions.AsSpan(r * vocab, vocab);
-                baseTop[r] = LogSoftmax.All(baseSession.Row(logits, j), logP);
+                baseTop[r] = LogSoftmax.All(baseSession.Row(j), logP);
                 baseNll.Add(-logP[windows.Next(c, j)]);
             }
-            logits = candidateSession.Run(windows, c);
+            candidateSession.Run(windows, c);
             for (int j = windows.First, r = 0; j < windows.ContextLength - 1; j++, r++)
             {
-                int top = LogSoftmax.All(candidateSession.Row(logits, j), logQ);
+                int top = LogSoftmax.All(candidateSession.Row(j), logQ);
                 var logP = basePositions.AsSpan(r * vocab, vocab);
                 double sum = 0;
                 for (int i = 0; i < vocab; i++) sum += Math.Exp(logP[i]) * (logP[i] - logQ[i]);

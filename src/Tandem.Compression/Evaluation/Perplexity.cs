@@ -36,9 +36,9 @@ public static class Perplexity
         var nll = new MeanAccumulator();
         for (int c = 0; c < windows.Chunks; c++)
         {
-            var logits = session.Run(windows, c);
+            session.Run(windows, c);
             for (int j = windows.First; j < windows.ContextLength - 1; j++)
-                nll.Add(-LogSoftmax.Of(session.Row(logits, j), windows.Next(c, j)));
+                nll.Add(-LogSoftmax.Of(session.Row(j), windows.Next(c, j)));
             options.Progress?.Invoke(c + 1, windows.Chunks);
         }
         double ppl = Math.Exp(nll.Mean);
@@ -46,38 +46,61 @@ public static class Perplexity
     }
 }
 
-/// <summary>A session sized for one window, evaluated in one batch (as llama-perplexity does when n_batch ≥ n_ctx).</summary>
+/// <summary>
+/// A session that evaluates one window at a time from an empty cache, in steps of at most 512 tokens (ggml's
+/// micro-batch), asking for logits only at the scored positions as llama-perplexity does, so memory holds half a
+/// window of logits rather than all of it. With <c>allRows</c> every position produces logits (and every layer
+/// computes every row), which the importance measurements need to see each block's full output.
+/// </summary>
 sealed class WindowSession : IDisposable
 {
+    const int MaxStep = 512;
     readonly InferenceSession _session;
     readonly int[] _window;
+    readonly BatchToken[] _step;
     readonly float[] _logits;
-    readonly int _vocab;
+    readonly int _vocab, _first;
 
-    WindowSession(InferenceSession session, int contextLength, int vocab)
+    WindowSession(InferenceSession session, int contextLength, int vocab, bool allRows)
     {
         _session = session;
         _vocab = vocab;
+        _first = allRows ? 0 : contextLength / 2;
         _window = new int[contextLength];
-        _logits = new float[(long)contextLength * vocab];
+        _step = new BatchToken[session.BatchSize];
+        _logits = new float[(long)(contextLength - _first) * vocab];
     }
 
-    public static WindowSession Create(Model model, EvaluationOptions options) =>
-        new(model.CreateSession(new SessionOptions(options.ContextLength, options.Threads) { BatchSize = options.ContextLength }),
-            options.ContextLength, model.Config.VocabSize);
+    public static WindowSession Create(Model model, EvaluationOptions options, bool allRows = false) =>
+        new(model.CreateSession(new SessionOptions(options.ContextLength, options.Threads) { BatchSize = Math.Min(options.ContextLength, MaxStep) }),
+            options.ContextLength, model.Config.VocabSize, allRows);
 
     public InferenceSession Session => _session;
 
-    /// <summary>Evaluates window <paramref name="chunk"/> from an empty cache; returns all its logits (valid until the next call).</summary>
-    public float[] Run(EvaluationWindows windows, int chunk)
+    /// <summary>Evaluates window <paramref name="chunk"/> from an empty cache; its logits are then read with <see cref="Row"/>.</summary>
+    public void Run(EvaluationWindows windows, int chunk)
     {
         windows.Fill(chunk, _window);
         _session.Truncate(0);
-        _session.Evaluate(_window, _logits);
-        return _logits;
+        int filled = 0;
+        for (int start = 0; start < _window.Length; start += _step.Length)
+        {
+            int n = Math.Min(_step.Length, _window.Length - start);
+            int flagged = 0;
+            for (int t = 0; t < n; t++)
+            {
+                bool logits = start + t >= _first;
+                _step[t] = new BatchToken(0, _window[start + t], logits);
+                if (logits) flagged++;
+            }
+            var rows = _session.Evaluate(_step.AsSpan(0, n));
+            rows.Slice(0, flagged * _vocab).CopyTo(_logits.AsSpan(filled * _vocab));
+            filled += flagged;
+        }
     }
 
-    public ReadOnlySpan<float> Row(float[] logits, int position) => logits.AsSpan(position * _vocab, _vocab);
+    /// <summary>Logits after the token at <paramref name="position"/> of the last window run (a scored position unless allRows).</summary>
+    public ReadOnlySpan<float> Row(int position) => _logits.AsSpan((position - _first) * _vocab, _vocab);
 
     public void Dispose() => _session.Dispose();
 }

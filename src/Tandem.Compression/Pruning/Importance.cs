@@ -28,7 +28,7 @@ public static class Importance
         var previous = new float[ctx * d];
         long tokensSeen = 0;
 
-        using var session = WindowSession.Create(model, new EvaluationOptions { ContextLength = ctx, Threads = options.Threads });
+        using var session = WindowSession.Create(model, new EvaluationOptions { ContextLength = ctx, Threads = options.Threads }, allRows: true);
         session.Session.Trace = (name, values) =>
         {
             int dash = name.LastIndexOf('-');
