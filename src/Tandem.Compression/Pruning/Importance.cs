@@ -21,7 +21,9 @@ public static class Importance
         var c = model.Config;
         int layers = c.BlockCount, d = c.EmbeddingLength, ff = c.FeedForwardLength, vd = c.ValueHeadDim;
         int ctx = Math.Min(options.CalibrationContext, c.TrainedContextLength);
-        var windows = EvaluationWindows.Of(model.Tokenizer, options.CalibrationText, ctx, options.CalibrationChunks);
+        EvaluationWindows windows;
+        try { windows = EvaluationWindows.Of(model.Tokenizer, options.CalibrationText, ctx, options.CalibrationChunks); }
+        catch (ArgumentException ex) { throw new ArgumentException("calibration text too short: " + ex.Message.Replace(" or a smaller --ctx", ""), ex); }
         var angle = new double[layers];
         var headNorm = Enumerable.Range(0, layers).Select(_ => new double[c.HeadCount]).ToArray();
         var ffnMagnitude = Enumerable.Range(0, layers).Select(_ => new double[ff]).ToArray();

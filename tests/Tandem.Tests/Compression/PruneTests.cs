@@ -172,6 +172,15 @@ public class PruneTests
     }
 
     [Fact]
+    public void ShortCalibrationText_IsRefused_AndWritesNothing()
+    {
+        string output = TestData.Temp("short-calib.gguf");
+        var ex = Assert.Throws<ArgumentException>(() => ModelPruner.Prune(TestData.Stories260K, output, Options(drop: 1) with { CalibrationText = "Once upon a time." }));
+        Assert.StartsWith("calibration text too short", ex.Message);
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
     public void DroppingEveryLayer_IsRefused_AndWritesNothing()
     {
         string output = TestData.Temp("none.gguf");
