@@ -30,10 +30,14 @@ public static class Program
                 case "quantize": return QuantizeCommand.Execute(rest);
                 case "bench": return BenchCommand.Execute(rest);
                 case "synth": return SynthCommand.Execute(rest);
+                case "perplexity": return PerplexityCommand.Execute(rest);
+                case "kl": return KlCommand.Execute(rest);
+                case "prune": return PruneCommand.Execute(rest);
+                case "fit": return FitCommand.Execute(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
-                        : $"unknown command '{command}'; expected run, chat, inspect, quantize, synth or bench (see 'tandem --help')");
+                        : $"unknown command '{command}'; expected run, chat, inspect, quantize, synth, bench, perplexity, kl, prune or fit (see 'tandem --help')");
             }
         }
         catch (Exception ex)

@@ -15,6 +15,10 @@ public static class Usage
           tandem quantize IN.gguf OUT.gguf TYPE [-t N]            quantize an F32/F16/BF16 model (llama.cpp types)
           tandem synth --preset NAME --type TYPE -o OUT.gguf      write a random-weight model of a real shape
           tandem bench [-m MODEL.gguf] [-p 512] [-n 128] [-r 3]   prompt and generation speed (llama-bench style)
+          tandem perplexity -m MODEL -f TEXT [--ctx N]            perplexity as llama-perplexity measures it
+          tandem kl -m BASE -m2 CANDIDATE -f TEXT [--ctx N]       KL divergence and top-1 agreement
+          tandem prune IN OUT [--drop-layers N] [--heads-keep F]  structured pruning to a smaller GGUF
+          tandem fit -m MODEL --device PROFILE [--ctx N]          does it meet a device's budget? (plan if not)
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -35,6 +39,14 @@ public static class Usage
             "Writes a model of a real shape with random weights (deterministic by seed) and Qwen's tokenizer, quantized\nwhile streaming (the model is never whole in memory). For benchmarks: its text is meaningless.", SynthCommand.Options),
         ["bench"] = ("tandem bench [-m MODEL.gguf] [-p 512] [-n 128] [-t 2] [-r 3] [--json]",
             "Measures like llama-bench: pp = prompt tokens/s of a P-token batch from an empty cache, tg = tokens/s of N\nsingle-token decodes; also time to first token, weight bandwidth (GB/s) and peak RSS. Mean ± stddev over r runs.", BenchCommand.Options),
+        ["perplexity"] = ("tandem perplexity -m MODEL -f TEXT [--ctx 512] [--json]",
+            "llama-perplexity's method: non-overlapping windows with BOS in front, the second half of each scored.", PerplexityCommand.Options),
+        ["kl"] = ("tandem kl -m BASE -m2 CANDIDATE -f TEXT [--ctx 512] [--json]",
+            "Mean KL(base || candidate) and top-1 agreement of next-token distributions over the same scored positions.", KlCommand.Options),
+        ["prune"] = ("tandem prune IN OUT [--drop-layers N] [--heads-keep F] [--ffn-keep F] [--target-params N | --target-bytes N] [--calib FILE] [--json]",
+            "Structured pruning: drops whole layers, attention heads (by GQA group) and FFN channels ranked on calibration text;\nwrites a smaller GGUF of the same architecture.", PruneCommand.Options),
+        ["fit"] = ("tandem fit (-m MODEL | --preset NAME) --device PROFILE [--ctx N] [--json]",
+            "Weights + KV cache + runtime memory against a device profile, TTFT and decode speed measured here and scaled to the\ndevice; when it does not fit, a plan (quantization type, blocks, heads, FFN) with its predicted size.", FitCommand.Options),
     };
 
     public static string? ForCommand(string command)
