@@ -7,8 +7,17 @@ namespace Tandem.Tokenizers.Templates;
 /// </summary>
 sealed class Parser
 {
+    /// <summary>Deeper nesting of expressions or blocks is refused, so that no template can overflow the stack.</summary>
+    const int MaxDepth = 128;
+
     readonly List<Token> tokens;
     int i;
+    int depth;
+
+    void Enter()
+    {
+        if (++depth > MaxDepth) throw Error($"the template nests expressions or blocks more than {MaxDepth} deep", Current);
+    }
 
     Parser(List<Token> tokens) { this.tokens = tokens; }
 
@@ -92,6 +101,13 @@ sealed class Parser
     }
 
     Node Statement()
+    {
+        Enter();
+        try { return StatementBody(); }
+        finally { depth--; }
+    }
+
+    Node StatementBody()
     {
         var t = Next();
         switch (t.Text)
@@ -236,7 +252,12 @@ sealed class Parser
         return new TupleExpr(items, first.Line, first.Column);
     }
 
-    Expr Expression(bool withCondition = true) => withCondition ? Conditional() : Or();
+    Expr Expression(bool withCondition = true)
+    {
+        Enter();
+        try { return withCondition ? Conditional() : Or(); }
+        finally { depth--; }
+    }
 
     Expr Conditional()
     {
@@ -267,7 +288,13 @@ sealed class Parser
 
     Expr Not()
     {
-        if (Current.IsName("not")) { var t = Next(); return new UnaryExpr("not", Not(), t.Line, t.Column); }
+        if (Current.IsName("not"))
+        {
+            Enter();
+            var t = Next();
+            try { return new UnaryExpr("not", Not(), t.Line, t.Column); }
+            finally { depth--; }
+        }
         return Compare();
     }
 
@@ -323,7 +350,13 @@ sealed class Parser
     {
         var t = Current;
         Expr e;
-        if (t.IsOp("-") || t.IsOp("+")) { i++; e = new UnaryExpr(t.Text, Unary(withFilter: false), t.Line, t.Column); }
+        if (t.IsOp("-") || t.IsOp("+"))
+        {
+            Enter();
+            i++;
+            try { e = new UnaryExpr(t.Text, Unary(withFilter: false), t.Line, t.Column); }
+            finally { depth--; }
+        }
         else e = Primary();
         e = Postfix(e);
         return withFilter ? FilterAndTests(e) : e;

@@ -26,8 +26,12 @@ sealed class Renderer
 
     enum Flow { Normal, Break, Continue }
 
+    /// <summary>Deeper macro recursion is an error, not a stack overflow that would take the process down.</summary>
+    const int MaxCallDepth = 200;
+
     readonly TimeProvider clock;
     readonly Scope globals = new(null);
+    int callDepth;
 
     public Renderer(IReadOnlyDictionary<string, object?> variables, TimeProvider clock)
     {
@@ -180,9 +184,18 @@ sealed class Renderer
         }
         foreach (var (n, _) in args.Named)
             if (!m.Parameters.Contains(n)) throw new TemplateRuntimeError($"macro '{m.Name}' takes no keyword argument '{n}'");
-        var sb = new StringBuilder();
-        RenderBody(m.Body, sb, scope);
-        return sb.ToString();
+        if (++callDepth > MaxCallDepth)
+        {
+            callDepth = 0;
+            throw new TemplateRuntimeError($"macro '{m.Name}' recursed more than {MaxCallDepth} calls deep");
+        }
+        try
+        {
+            var sb = new StringBuilder();
+            RenderBody(m.Body, sb, scope);
+            return sb.ToString();
+        }
+        finally { if (callDepth > 0) callDepth--; }
     });
 
     object? ApplyFilters(List<FilterExpr> filters, object? value, Scope scope)

@@ -143,4 +143,17 @@ public class JinjaTemplateTests
         Assert.Equal("Roles must alternate", e.Reason);
         Assert.Equal((1, 32), (e.Line, e.Column)); // the call's opening parenthesis
     }
+
+    [Fact]
+    public void RunawayRecursionAndNestingAreErrorsNotStackOverflows()
+    {
+        // A macro that never stops calling itself (Python's RecursionError in Jinja) ends with a clear error.
+        var e = Assert.Throws<TemplateException>(() => Render("{% macro f(x) %}{{ f(x) }}{% endmacro %}{{ f(1) }}"));
+        Assert.Contains("macro 'f' recursed more than", e.Message);
+        // So does absurdly deep nesting in the source.
+        var p = Assert.Throws<TemplateException>(() => JinjaTemplate.Parse("{{ " + new string('(', 5000) + "1" + new string(')', 5000) + " }}"));
+        Assert.Contains("nests expressions or blocks more than", p.Message);
+        // The renderer is usable again after the error.
+        Assert.Equal("3", Render("{% macro f(x) %}{% if x > 0 %}{{ f(x - 1) }}{% else %}3{% endif %}{% endmacro %}{{ f(150) }}"));
+    }
 }
