@@ -27,7 +27,7 @@ sealed class Renderer
     enum Flow { Normal, Break, Continue }
 
     /// <summary>Deeper macro recursion is an error, not a stack overflow that would take the process down.</summary>
-    const int MaxCallDepth = 200;
+    const int MaxCallDepth = 100;
 
     readonly TimeProvider clock;
     readonly Scope globals = new(null);

@@ -274,6 +274,17 @@ public class ChatTemplateTests
     {
         using var f = GgufFile.Open(TestData.Stories260K);
         Assert.Null(ChatTemplate.FromGguf(f));
+        Assert.Null(ChatFormatter.FromGguf(f).Template);
+    }
+
+    [Fact]
+    public void ChatFormatterCarriesTheModelsTemplate()
+    {
+        using var f = GgufFile.Open(TestData.Model("mini-qwen3-f32.gguf"));
+        var chat = ChatFormatter.FromGguf(f);
+        Assert.Equal(ChatFormat.ChatML, chat.Format);
+        Assert.NotNull(chat.Template);
+        Assert.Equal("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", chat.Template!.Render([new ChatMessage("user", "hi")], true));
     }
 
     [Fact]

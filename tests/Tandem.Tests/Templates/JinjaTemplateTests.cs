@@ -154,6 +154,6 @@ public class JinjaTemplateTests
         var p = Assert.Throws<TemplateException>(() => JinjaTemplate.Parse("{{ " + new string('(', 5000) + "1" + new string(')', 5000) + " }}"));
         Assert.Contains("nests expressions or blocks more than", p.Message);
         // The renderer is usable again after the error.
-        Assert.Equal("3", Render("{% macro f(x) %}{% if x > 0 %}{{ f(x - 1) }}{% else %}3{% endif %}{% endmacro %}{{ f(150) }}"));
+        Assert.Equal("3", Render("{% macro f(x) %}{% if x > 0 %}{{ f(x - 1) }}{% else %}3{% endif %}{% endmacro %}{{ f(90) }}"));
     }
 }
