@@ -21,7 +21,7 @@ static partial class Builtins
         ["count"] = (v, _, _) => Values.Length(v),
         ["upper"] = (v, _, _) => Values.Str(v).ToUpperInvariant(),
         ["lower"] = (v, _, _) => Values.Str(v).ToLowerInvariant(),
-        ["title"] = (v, _, _) => Title(Values.Str(v)),
+        ["title"] = (v, _, _) => TitleFilter(Values.Str(v)),
         ["capitalize"] = (v, _, _) => Capitalize(Values.Str(v)),
         ["replace"] = (v, a, _) => Replace(Values.Str(v), a.Required(0, "old"), a.Required(1, "new"), a.Get(2, "count")),
         ["join"] = (v, a, r) => string.Join(Values.Str(a.Get(0, "d", "")),
@@ -164,7 +164,7 @@ static partial class Builtins
         double x = Values.ToDouble(v), scale = Math.Pow(10, precision);
         double r = method switch
         {
-            "common" => Math.Round(x * scale, MidpointRounding.AwayFromZero) / scale,
+            "common" => Math.Round(x, Math.Clamp(precision, 0, 15), MidpointRounding.ToEven), // Python's round(): halves to even
             "floor" => Math.Floor(x * scale) / scale,
             "ceil" => Math.Ceiling(x * scale) / scale,
             _ => throw new TemplateRuntimeError("round method must be 'common', 'ceil' or 'floor'"),
@@ -266,6 +266,23 @@ static partial class Builtins
         return sb.ToString();
     }
 
+    /// <summary>
+    /// Jinja's title filter (unlike str.title): each word, split at whitespace, '-', and opening brackets, gets its first
+    /// character upper-cased and the rest lower-cased, so "it's" stays "It's".
+    /// </summary>
+    static string TitleFilter(string s)
+    {
+        var sb = new StringBuilder(s.Length);
+        bool wordStart = true;
+        foreach (char c in s)
+        {
+            bool separator = char.IsWhiteSpace(c) || c is '-' or '(' or '{' or '[' or '<';
+            sb.Append(separator ? c : wordStart ? char.ToUpperInvariant(c) : char.ToLowerInvariant(c));
+            wordStart = separator;
+        }
+        return sb.ToString();
+    }
+
     public static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();
 
     static string Replace(string s, object? old, object? replacement, object? count)
@@ -305,7 +322,7 @@ static partial class Builtins
             {
                 while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
                 if (i >= s.Length) break;
-                if (maxSplit >= 0 && parts.Count == maxSplit) { parts.Add(s[i..].TrimEnd()); break; }
+                if (maxSplit >= 0 && parts.Count == maxSplit) { parts.Add(s[i..]); break; } // Python keeps the rest as is
                 int j = i;
                 while (j < s.Length && !char.IsWhiteSpace(s[j])) j++;
                 parts.Add(s[i..j]);
@@ -367,6 +384,7 @@ static partial class Builtins
                 "removeprefix" => a => Values.Str(a.Required(0, "prefix")) is var p && s.StartsWith(p, StringComparison.Ordinal) ? s[p.Length..] : s,
                 "removesuffix" => a => Values.Str(a.Required(0, "suffix")) is var p && s.EndsWith(p, StringComparison.Ordinal) ? s[..^p.Length] : s,
                 "format" => a => Format(s, a),
+                "center" => a => Center(s, (int)Values.ToLong(a.Required(0, "width"))),
                 _ => null,
             },
             OrderedDictionary<string, object?> d => name switch

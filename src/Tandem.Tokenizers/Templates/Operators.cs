@@ -31,7 +31,8 @@ static class Operators
                     if (floating)
                     {
                         double x = Values.ToDouble(a), y = Values.ToDouble(b), m = x % y;
-                        return m != 0 && (m < 0) != (y < 0) ? m + y : m;
+                        if (m == 0) return Math.CopySign(0.0, y); // Python's float % takes the divisor's sign, zero included
+                        return (m < 0) != (y < 0) ? m + y : m;
                     }
                     long p = Values.ToLong(a), q = Values.ToLong(b);
                     return p - FloorDiv(p, q) * q;

@@ -136,7 +136,8 @@ sealed class Renderer
             if (f.Else is not null) RenderBody(f.Else, sb, scope);
             return;
         }
-        var loop = new LoopInfo { Length = items.Count, Depth0 = scope.TryGet("loop", out var outer) && outer is LoopInfo o ? o.Depth0 + 1 : 0 };
+        // loop.depth counts recursive-loop levels, which are not supported: a nested for loop is depth 1 too, as in Jinja.
+        var loop = new LoopInfo { Length = items.Count };
         for (int i = 0; i < items.Count; i++)
         {
             loop.Index0 = i;
@@ -350,8 +351,8 @@ sealed class Renderer
         "first" => loop.Index0 == 0,
         "last" => loop.Index0 == loop.Length - 1,
         "length" => loop.Length,
-        "depth" => loop.Depth0 + 1,
-        "depth0" => loop.Depth0,
+        "depth" => 1L,
+        "depth0" => 0L,
         "previtem" => loop.Previous == Values.Missing ? new Undefined("there is no previous item") : loop.Previous,
         "nextitem" => loop.Next == Values.Missing ? new Undefined("there is no next item") : loop.Next,
         "cycle" => new Callable("loop.cycle", a => a.Positional.Count == 0

@@ -41,7 +41,6 @@ sealed class LoopInfo
     public long Length;
     public object? Previous = Values.Missing;
     public object? Next = Values.Missing;
-    public long Depth0;
 }
 
 /// <summary>Evaluated call arguments with Python's binding rules for named parameters.</summary>

@@ -78,6 +78,13 @@ public class JinjaTemplateTests
     [InlineData("{% set a, b = 1, 2 %}{{ a }}{{ b }}{{ 1 if true else 2 }}{{ (1 + 2) * 3 }}{{ 2 * 3 ~ 4 }}{% filter upper %}x{{ 'y' }}{% endfilter %}", "121964XY")]
     // Python counts code points: the emoji is one character.
     [InlineData("{{ 'é😀x'|length }}{{ 'é😀x'[1] }}{{ 'é😀x'[::-1] }}", "3😀x😀é")]
+    // Jinja's title filter splits words at whitespace, '-' and brackets only; str.title() also after an apostrophe.
+    [InlineData("{{ \"it's a x-ray (big)\"|title }}|{{ \"it's\".title() }}", "It's A X-Ray (Big)|It'S")]
+    // round() is Python's: halves go to the even neighbour; float % takes the divisor's sign.
+    [InlineData("{{ 2.5|round }} {{ 3.5|round }} {{ 1.2345|round(2, 'floor') }} {{ -5 % 2.5 }} {{ 7 % -3 }}", "2.0 4.0 1.23 0.0 -2")]
+    [InlineData("{% for a in [1,2,3] %}{{ loop.previtem|default('-') }}{{ loop.nextitem|default('-') }}{{ loop.cycle('x','y') }} {% endfor %}", "-2x 13y 2-x ")]
+    [InlineData("{% macro m(a, b=a ~ '!') %}{{ a }}{{ b }}{% endmacro %}{{ m('x') }}{{ m('x', 'y') }}", "xx!xy")]
+    [InlineData("{{ range(1, 7, 2)|list }}{{ dict(a=1, b='x') }}{{ 'aaa'|replace('a', 'b', 2) }}{{ [{'n': 'a'}, {'n': 'b'}]|join(', ', attribute='n') }}", "[1, 3, 5]{'a': 1, 'b': 'x'}bbaa, b")]
     public void RendersLikeJinja(string template, string expected) => Assert.Equal(expected, Render(template));
 
     [Fact]
