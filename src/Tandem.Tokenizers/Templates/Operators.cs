@@ -53,7 +53,8 @@ static class Operators
             case "+" when a is object?[] ta && b is object?[] tb: return ta.Concat(tb).ToArray();
             case "*" when a is string s && b is long or bool: return Repeat(s, Values.ToLong(b));
             case "*" when b is string s && a is long or bool: return Repeat(s, Values.ToLong(a));
-            case "*" when a is List<object?> l && b is long n: return Enumerable.Repeat(l, (int)Math.Max(0, n)).SelectMany(x => x).ToList();
+            case "*" when a is List<object?> l && b is long or bool: return Enumerable.Repeat(l, (int)Math.Max(0, Values.ToLong(b))).SelectMany(x => x).ToList();
+            case "*" when b is List<object?> l && a is long or bool: return Enumerable.Repeat(l, (int)Math.Max(0, Values.ToLong(a))).SelectMany(x => x).ToList();
             case "%" when a is string format: return PercentFormat(format, b);
         }
         throw new TemplateRuntimeError($"unsupported operand types for {op}: '{Values.TypeName(a)}' and '{Values.TypeName(b)}'");
@@ -93,6 +94,8 @@ static class Operators
                 _ => throw new TemplateRuntimeError($"unsupported format character '{c}'"),
             });
         }
+        // Python ignores unused arguments only when they come as a mapping-like value (dict, list).
+        if (next < items.Length && args is not (List<object?> or OrderedDictionary<string, object?>)) throw new TemplateRuntimeError("not all arguments converted during string formatting");
         return sb.ToString();
     }
 

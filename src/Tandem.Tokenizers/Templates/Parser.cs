@@ -505,6 +505,7 @@ sealed class Parser
             first = false;
             var t = Current;
             string name = ExpectName();
+            while (SkipOp(".")) name += "." + ExpectName(); // Jinja reads dotted filter names (none is built in)
             if (!Builtins.Filters.ContainsKey(name)) throw Error($"unknown filter '{name}'", t);
             List<Expr> args = [];
             List<(string, Expr)> kwargs = [];

@@ -355,14 +355,16 @@ static class Values
     {
         long st = step is null or Undefined ? 1 : ToLong(step);
         if (st == 0) throw new TemplateRuntimeError("slice step cannot be zero");
-        IList items = target switch
+        IList? items = target switch
         {
             string s => HasSurrogates(s) ? Chars(s) : s.ToCharArray(),
             List<object?> l => l,
             object?[] t => t,
-            Undefined => Array.Empty<object?>(),
-            _ => throw new TemplateRuntimeError($"'{TypeName(target)}' object is not subscriptable"),
+            Undefined u => throw new TemplateRuntimeError(u.Description),
+            _ => null,
         };
+        // Jinja's getitem turns "not subscriptable" into Undefined, as for a missing key.
+        if (items is null) return new Undefined($"'{TypeName(target)}' object is not subscriptable");
         long n = items.Count;
         long Bound(object? v, long whenMissing)
         {
@@ -378,7 +380,6 @@ static class Values
         {
             string => string.Concat(picked.Select(x => x is char c ? c.ToString() : (string)x!)),
             object?[] => picked.ToArray(),
-            Undefined => target,
             _ => picked,
         };
     }
