@@ -288,6 +288,23 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void TokenizerConfigWithNamedTemplatesAndTokenObjects()
+    {
+        // Some configs list several named templates (the "default" one is used) and give tokens as {"content": …}.
+        string path = TestData.Temp("tokenizer_config.json");
+        File.WriteAllText(path, """
+            {"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>",
+             "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"}]}
+            """);
+        try
+        {
+            var t = ChatTemplate.FromTokenizerConfig(path)!;
+            Assert.Equal("<s>hi</s>", t.Render([new ChatTemplateMessage("user", "hi")]));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void BrokenTemplateFailsWhenLoadedWithItsPosition()
     {
         var e = Assert.Throws<TemplateException>(() => new ChatTemplate("{% for m in messages %}{{ m.content | shout }}{% endfor %}"));
