@@ -1,5 +1,6 @@
 using System.Text;
 using Tandem.Gguf;
+using Tandem.Tokenizers.Templates;
 
 namespace Tandem.Tokenizers;
 
@@ -31,7 +32,20 @@ public sealed class ChatFormatter
         _ => [],
     };
 
-    public static ChatFormatter FromGguf(GgufFile file) => For(Detect(file.GetString("tokenizer.chat_template")));
+    /// <summary>
+    /// The model's own template, executed as transformers does (tools, thinking, every family): null when the file has
+    /// none or it does not parse. Render keeps using the detected family, so prompts stay what they were.
+    /// </summary>
+    public ChatTemplate? Template { get; private init; }
+
+    public static ChatFormatter FromGguf(GgufFile file)
+    {
+        var format = Detect(file.GetString("tokenizer.chat_template"));
+        ChatTemplate? template;
+        try { template = ChatTemplate.FromGguf(file); }
+        catch (TemplateException) { template = null; } // an unsupported template must not stop the model from loading
+        return new ChatFormatter(format, DefaultStopStrings(format)) { Template = template };
+    }
 
     /// <summary>ChatML when the template mentions &lt;|im_start|&gt;, Llama-3 when it mentions &lt;|start_header_id|&gt;, else plain.</summary>
     public static ChatFormat Detect(string? chatTemplate)
