@@ -27,10 +27,11 @@ public static class Program
                 case "run": return RunCommand.Execute(rest);
                 case "chat": return ChatCommand.Execute(rest);
                 case "inspect": return InspectCommand.Execute(rest);
+                case "fingerprint": return FingerprintCommand.Execute(rest); case "fingerprint-eval": return FingerprintCommand.ExecuteEval(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
-                        : $"unknown command '{command}'; expected run, chat or inspect (see 'tandem --help')");
+                        : $"unknown command '{command}'; expected run, chat, inspect, fingerprint or fingerprint-eval (see 'tandem --help')");
             }
         }
         catch (Exception ex)
@@ -43,7 +44,7 @@ public static class Program
 
     static string Describe(Exception ex) => ex switch
     {
-        UsageException or GgufFormatException or ContextOverflowException or ArgumentException => ex.Message,
+        UsageException or GgufFormatException or ContextOverflowException or Tandem.Provenance.ProvenanceException or ArgumentException => ex.Message,
         IOException or UnauthorizedAccessException => ex.Message,
         NotImplementedException => $"not implemented yet ({ex.TargetSite?.DeclaringType?.Name}.{ex.TargetSite?.Name})",
         _ => $"{ex.GetType().Name}: {ex.Message}",

@@ -12,6 +12,8 @@ public static class Usage
           tandem run [-m MODEL.gguf] -p PROMPT [-n N] [options]   complete a prompt
           tandem chat [-m MODEL.gguf] [--system TEXT] [options]   chat over stdin, one message per line
           tandem inspect MODEL.gguf [--json]                      describe a model file
+          tandem fingerprint A.gguf B.gguf [C…] [--json] [--plot OUT.svg]   was one model built from another?
+          tandem fingerprint-eval [--json]                        score the provenance methods on a benchmark set
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -26,6 +28,10 @@ public static class Usage
             "Multi-turn chat over stdin with the model's chat format; the KV cache is kept between turns.\nCommands: /reset, /exit.", ChatCommand.Options),
         ["inspect"] = ("tandem inspect MODEL.gguf [--json]",
             "Describes a GGUF file: architecture, hyperparameters, parameters, tensor types, tokenizer, chat template.", InspectCommand.Options),
+        ["fingerprint"] = ("tandem fingerprint A.gguf B.gguf [C.gguf…] [--json] [--plot OUT.svg]",
+            "Compares every pair of models from their weights (HonestAGI statistic raw and centered, norm/bias vectors,\npermutation-invariant layer signatures, embeddings of shared tokens) and says derived, unrelated or inconclusive.", FingerprintCommand.Options),
+        ["fingerprint-eval"] = ("tandem fingerprint-eval [--json]",
+            "Builds a benchmark of derived and unrelated models from the shipped ones (in a temp directory) and prints\neach method's confusion matrix and ROC AUC, and the raw HonestAGI statistic's false-positive rate.", FingerprintCommand.EvalOptions),
     };
 
     public static string? ForCommand(string command)
