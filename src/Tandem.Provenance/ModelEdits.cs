@@ -157,7 +157,7 @@ public static class ModelEdits
         var hidden = rng.Permutation(d);
         var kvPerm = rng.Permutation(kvHeads);
         // query head g*group+w comes from old head kvPerm[g]*group+w, so each query group keeps its KV head
-        int[] Units(int[] headPerm, int g) => Enumerable.Range(0, headPerm.Length * hd).Select(u => (headPerm[u / hd / g] * g + u / hd % g) * hd + u % hd).ToArray();
+        int[] Units(int[] headPerm, int g) => Enumerable.Range(0, headPerm.Length * g * hd).Select(u => (headPerm[u / hd / g] * g + u / hd % g) * hd + u % hd).ToArray();
         var qUnits = Units(kvPerm, group);
         var kvUnits = Units(kvPerm, 1);
         foreach (var t in c.Tensors)
