@@ -222,7 +222,7 @@ public static class FingerprintCommand
         return b.ToString();
     }
 
-    static string EvalJson(EvaluationReport r) => Json(w =>
+    public static string EvalJson(EvaluationReport r) => Json(w =>
     {
         w.WriteStartObject();
         w.WriteStartArray("methods");

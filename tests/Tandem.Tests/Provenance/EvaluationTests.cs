@@ -57,6 +57,7 @@ public class EvaluationTests
                 QuantTypes = [Tandem.Gguf.GgmlType.Q8_0],
                 WorkDirectory = work,
                 Methods = new MethodOptions { Permutations = 49 },
+                Signature = new SignatureOptions { ProbeCount = 64 },
             });
             // variants: q8_0, noise, drop, duplicate, permuted, permuted+noise+q4_k(F32 where rows are not whole blocks), vocab
             Assert.Equal(7, report.Pairs.Count(p => p.Derived));
@@ -65,6 +66,14 @@ public class EvaluationTests
             Assert.Equal(0, report.Combined.Confusion.UnrelatedAsDerived);
             Assert.Equal(7, report.Combined.Confusion.DerivedAsDerived);
             Assert.Empty(Directory.GetFiles(work)); // every generated model was deleted after its signature was taken
+
+            // what fingerprint-eval prints from it
+            using var json = System.Text.Json.JsonDocument.Parse(Tandem.Cli.FingerprintCommand.EvalJson(report));
+            var combined = json.RootElement.GetProperty("methods").EnumerateArray().Single(m => m.GetProperty("method").GetString() == "combined");
+            Assert.Equal(1.0, combined.GetProperty("auc").GetDouble());
+            Assert.Equal(0, combined.GetProperty("confusion").GetProperty("unrelated").GetProperty("derived").GetInt32());
+            Assert.Equal(report.Pairs.Count, json.RootElement.GetProperty("pairs").GetArrayLength());
+            Assert.Contains("raw HonestAGI statistic", Tandem.Cli.FingerprintCommand.EvalText(report));
         }
         finally { Directory.Delete(work, recursive: true); }
     }
