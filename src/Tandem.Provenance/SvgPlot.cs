@@ -31,8 +31,14 @@ public static class SvgPlot
             Panel(b, p % cols, p / cols, $"{ModelSignature.ProjectionNames[p]} weight std by layer (÷ model max)", series, null);
         }
         var sims = pairs.Select(r => r.Results.First(x => x.Method == Methods.LayerInvariant))
-            .Select(r => r.Layers.OrderBy(l => l.A).Select(l => l.Similarity).ToArray()).ToList();
-        Panel(b, 4 % cols, 4 / cols, "layer-invariant similarity per aligned layer", sims, (0, 1));
+            .Select(r =>
+            {
+                // indexed by A's layer; a layer with no partner (the deeper model's extra layer) stays a gap
+                var row = Enumerable.Repeat(double.NaN, r.Layers.Count == 0 ? 0 : r.Layers.Max(l => l.A) + 1).ToArray();
+                foreach (var l in r.Layers) row[l.A] = l.Similarity;
+                return row;
+            }).ToList();
+        Panel(b, 4 % cols, 4 / cols, "layer-invariant similarity by layer of the pair's first model", sims, (0, 1));
 
         int y = rows * (PanelH + 2 * Pad) + 10;
         for (int i = 0; i < models.Count; i++, y += 20)
