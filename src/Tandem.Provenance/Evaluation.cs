@@ -94,6 +94,7 @@ public static class Evaluation
             int mid = baseModel.Layers / 2;
             derived.Add(Sign($"drop-layer-{mid}", ModelEdits.DropLayer(baseModel, mid)));
             derived.Add(Sign("duplicate-layer-1", ModelEdits.DuplicateLayer(baseModel, 1)));
+            derived.Add(Sign("ffn-pruned-25%", ModelEdits.PruneFeedForward(baseModel, 0.25)));
             var permuted = ModelEdits.Permute(baseModel, 7);
             derived.Add(Sign("permuted", permuted));
             derived.Add(Sign("permuted+noise-0.1+q4_k", ModelEdits.AddNoise(permuted, 0.1, 8), GgmlType.Q4_K));

@@ -182,6 +182,35 @@ public static class ModelEdits
         int[] FfnPerm(string name) => new SeededRandom(seed * 31 + (ulong)int.Parse(name.Split('.')[1], System.Globalization.CultureInfo.InvariantCulture) + 1).Permutation(ff);
     }
 
+    /// <summary>
+    /// Magnitude pruning of the feed-forward width: in every layer keeps the (1 − <paramref name="fraction"/>) FFN units
+    /// whose gate·up·down weight norms are largest, and sets feed_forward_length to match.
+    /// </summary>
+    public static EditableModel PruneFeedForward(EditableModel m, double fraction)
+    {
+        var c = m.Clone();
+        int ff = m.Int($"{m.Architecture}.feed_forward_length");
+        int keep = Math.Max(1, (int)Math.Round(ff * (1 - fraction)));
+        for (int l = 0; l < m.Layers; l++)
+        {
+            var gate = c[$"blk.{l}.ffn_gate.weight"];
+            var up = c[$"blk.{l}.ffn_up.weight"];
+            var down = c[$"blk.{l}.ffn_down.weight"];
+            double RowNorm(EditableTensor t, int r) { double s = 0; for (int i = 0; i < t.Columns; i++) s += t.Data[r * t.Columns + i] * t.Data[r * t.Columns + i]; return Math.Sqrt(s); }
+            double ColNorm(EditableTensor t, int col) { double s = 0; for (int r = 0; r < t.Rows; r++) s += t.Data[r * t.Columns + col] * t.Data[r * t.Columns + col]; return Math.Sqrt(s); }
+            var kept = Enumerable.Range(0, ff).OrderByDescending(u => RowNorm(gate, u) * RowNorm(up, u) * ColNorm(down, u)).Take(keep).Order().ToArray();
+            Replace(c, gate with { Dimensions = [gate.Dimensions[0], keep], Data = kept.SelectMany(u => gate.Data.AsSpan(u * gate.Columns, gate.Columns).ToArray()).ToArray() });
+            Replace(c, up with { Dimensions = [up.Dimensions[0], keep], Data = kept.SelectMany(u => up.Data.AsSpan(u * up.Columns, up.Columns).ToArray()).ToArray() });
+            var d = new float[down.Rows * keep];
+            for (int r = 0; r < down.Rows; r++) for (int i = 0; i < keep; i++) d[r * keep + i] = down.Data[r * down.Columns + kept[i]];
+            Replace(c, down with { Dimensions = [keep, down.Dimensions[1]], Data = d });
+        }
+        c.Metadata = c.Metadata.With($"{c.Architecture}.feed_forward_length", GgufValue.Of((uint)keep));
+        return c;
+    }
+
+    static void Replace(EditableModel m, EditableTensor t) => m.Tensors[m.Tensors.FindIndex(x => x.Name == t.Name)] = t;
+
     /// <summary>1-D tensors: new[i] = old[p[i]]; 2-D: new row i = old row p[i].</summary>
     static void PermuteRows(EditableTensor t, int[] p)
     {

@@ -59,12 +59,12 @@ public class EvaluationTests
                 Methods = new MethodOptions { Permutations = 49 },
                 Signature = new SignatureOptions { ProbeCount = 64 },
             });
-            // variants: q8_0, noise, drop, duplicate, permuted, permuted+noise+q4_k(F32 where rows are not whole blocks), vocab
-            Assert.Equal(7, report.Pairs.Count(p => p.Derived));
-            Assert.Equal(2 + 1 + 7, report.Pairs.Count(p => !p.Derived));
+            // variants: q8_0, noise, drop, duplicate, ffn-pruned, permuted, permuted+noise+q4_k(F32 where rows are not whole blocks), vocab
+            Assert.Equal(8, report.Pairs.Count(p => p.Derived));
+            Assert.Equal(2 + 1 + 8, report.Pairs.Count(p => !p.Derived));
             Assert.Equal(1.0, report.Combined.Auc);
             Assert.Equal(0, report.Combined.Confusion.UnrelatedAsDerived);
-            Assert.Equal(7, report.Combined.Confusion.DerivedAsDerived);
+            Assert.Equal(8, report.Combined.Confusion.DerivedAsDerived);
             Assert.Empty(Directory.GetFiles(work)); // every generated model was deleted after its signature was taken
 
             // what fingerprint-eval prints from it
