@@ -43,11 +43,7 @@ public static class FingerprintCommand
     /// <summary>Compares every pair and writes the report (text or JSON) to <paramref name="output"/>.</summary>
     public static int Run(FingerprintOptions o, TextWriter output)
     {
-        var signatures = Fingerprint.Signatures(o.Models);
-        var reports = new List<PairReport>();
-        for (int i = 0; i < signatures.Count; i++)
-            for (int j = i + 1; j < signatures.Count; j++)
-                reports.Add(Fingerprint.Compare(signatures[i], signatures[j]));
+        var (signatures, reports) = Fingerprint.CompareAll(o.Models);
         if (o.PlotPath is not null)
         {
             var tmp = o.PlotPath + ".tmp";
@@ -65,7 +61,6 @@ public static class FingerprintCommand
                 w.WriteString("architecture", s.Shape.Architecture);
                 w.WriteNumber("layers", s.Shape.Layers);
                 w.WriteNumber("embedding_length", s.Shape.Embedding);
-                w.WriteNumber("probe_tokens", s.Probes.Length);
                 w.WriteEndObject();
             }
             w.WriteEndArray();

@@ -29,19 +29,39 @@ public sealed record PairReport(string A, string B, IReadOnlyList<MethodResult> 
 /// <summary>Compares models pairwise with every method and decides.</summary>
 public static class Fingerprint
 {
-    /// <summary>Signatures of all the models, probed with the tokens every vocabulary shares.</summary>
-    public static IReadOnlyList<ModelSignature> Signatures(IReadOnlyList<string> paths, SignatureOptions? options = null)
+    /// <summary>
+    /// Compares every pair of the models. Each pair is probed with the tokens its two vocabularies share (so a third
+    /// model with another vocabulary does not thin the probes of the other two); a model's signature is taken once per
+    /// distinct probe set. Returns one signature per model (for plotting) and the pair reports in (i, j &gt; i) order.
+    /// </summary>
+    public static (IReadOnlyList<ModelSignature> Models, IReadOnlyList<PairReport> Pairs) CompareAll(IReadOnlyList<string> paths,
+        SignatureOptions? signatureOptions = null, MethodOptions? methodOptions = null)
     {
-        options ??= new();
+        signatureOptions ??= new();
         var vocabularies = new List<string[]>();
         foreach (var p in paths)
         {
             using var r = WeightReader.Open(p);
             vocabularies.Add(r.Tokens);
         }
-        var shared = ProbeSet.Shared(vocabularies.ToArray());
-        var probes = shared.Count >= options.MinProbeCount ? ProbeSet.Choose(shared, options.ProbeCount) : [];
-        return paths.Select(p => ModelSignature.Extract(p, probes)).ToList();
+        var cache = new Dictionary<(int, string), ModelSignature>();
+        var first = new ModelSignature?[paths.Count];
+        ModelSignature Sign(int i, string[] probes)
+        {
+            var key = (i, string.Join('\u0001', probes));
+            if (!cache.TryGetValue(key, out var s)) cache[key] = s = ModelSignature.Extract(paths[i], probes);
+            first[i] ??= s;
+            return s;
+        }
+        var reports = new List<PairReport>();
+        for (int i = 0; i < paths.Count; i++)
+            for (int j = i + 1; j < paths.Count; j++)
+            {
+                var shared = ProbeSet.Shared(vocabularies[i], vocabularies[j]);
+                var probes = shared.Count >= signatureOptions.MinProbeCount ? ProbeSet.Choose(shared, signatureOptions.ProbeCount) : [];
+                reports.Add(Compare(Sign(i, probes), Sign(j, probes), methodOptions));
+            }
+        return (first.Select((s, i) => s ?? Sign(i, [])).ToList(), reports);
     }
 
     public static PairReport Compare(ModelSignature a, ModelSignature b, MethodOptions? options = null)

@@ -119,4 +119,21 @@ public class MethodTests(StoriesFamily f) : IClassFixture<StoriesFamily>
         Assert.True(Methods.LayerInvariants(a, b, Fast).Score > 0.95);
         Assert.NotEmpty(probes);
     }
+
+    [Fact]
+    public void EachPairIsProbedWithTheTokensItsTwoVocabulariesShare()
+    {
+        string q = TestData.Model("mini-qwen2-f32.gguf"), q8 = TestData.Model("mini-qwen2-q8_0.gguf");
+        var (models, pairs) = Fingerprint.CompareAll([q, TestData.Stories260K, q8], methodOptions: Fast);
+        Assert.Equal(3, models.Count);
+        Assert.Equal(3, pairs.Count);
+        var qq = pairs[1]; // (0, 2)
+        Assert.Equal(q8, qq.B);
+        string[] pairProbes;
+        using (var r = WeightReader.Open(q)) pairProbes = ProbeSet.Choose(ProbeSet.Shared(r.Tokens), 128);
+        var expected = Methods.LayerInvariants(ModelSignature.Extract(q, pairProbes), ModelSignature.Extract(q8, pairProbes), Fast);
+        Assert.Equal(expected.Score, qq[Methods.LayerInvariant].Score);
+        Assert.Equal(Verdict.Derived, qq.Verdict);
+        Assert.Equal(Verdict.Unrelated, pairs[0].Verdict);
+    }
 }
