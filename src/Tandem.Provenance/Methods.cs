@@ -108,14 +108,14 @@ public static class Methods
         var parts = a.LayerVectors[0].Keys.Where(k => b.LayerVectors[0].TryGetValue(k, out var v) && v.Length == a.LayerVectors[0][k].Length)
             .OrderBy(k => k, StringComparer.Ordinal).ToArray();
         if (parts.Length == 0) return new(BiasNorm, double.NaN, double.NaN, "no norm or bias vectors of matching length");
-        double[][] Flat(ModelSignature m, Func<int, int>? shuffle) => m.LayerVectors.Select(layer =>
+        double[][] Flat(ModelSignature m, Dictionary<int, int[]>? shuffle) => m.LayerVectors.Select(layer =>
         {
             var list = new List<double>();
             foreach (var part in parts)
             {
                 var v = layer[part];
                 double mean = v.Average(x => (double)x);
-                for (int i = 0; i < v.Length; i++) list.Add(v[shuffle is null ? i : shuffle(i) % v.Length] - mean);
+                for (int i = 0; i < v.Length; i++) list.Add(v[shuffle is null ? i : shuffle[v.Length][i]] - mean);
             }
             return list.ToArray();
         }).ToArray();
@@ -124,11 +124,12 @@ public static class Methods
         if (double.IsNaN(score)) return new(BiasNorm, double.NaN, double.NaN, "norm and bias vectors are constant (nothing to compare)");
         var rng = new SeededRandom(options.Seed);
         var nulls = new List<double>();
-        int longest = b.LayerVectors[0].Values.Max(v => v.Length);
+        var lengths = parts.Select(part => b.LayerVectors[0][part].Length).Distinct().ToArray();
         for (int t = 0; t < options.Permutations; t++)
         {
-            var perm = rng.Permutation(longest);
-            nulls.Add(AlignedScore(fa, Flat(b, i => perm[i])).Score);
+            // one shuffle per vector length, shared by the layers (a vector's entries lose their unit identity)
+            var perms = lengths.ToDictionary(n => n, n => rng.Permutation(n));
+            nulls.Add(AlignedScore(fa, Flat(b, perms)).Score);
         }
         return new(BiasNorm, score, Stats.EmpiricalP(score, nulls), string.Join(",", parts)) { Layers = pairs };
     }
