@@ -31,7 +31,7 @@ public static class Program
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
-                        : $"unknown command '{command}'; expected run, chat, inspect, fingerprint or fingerprint-eval (see 'tandem --help')");
+                        : $"unknown command '{command}'; expected run, chat or inspect (see 'tandem --help')");
             }
         }
         catch (Exception ex)
@@ -44,7 +44,7 @@ public static class Program
 
     static string Describe(Exception ex) => ex switch
     {
-        UsageException or GgufFormatException or ContextOverflowException or Tandem.Provenance.ProvenanceException or ArgumentException => ex.Message,
+        UsageException or GgufFormatException or ContextOverflowException or ArgumentException => ex.Message,
         IOException or UnauthorizedAccessException => ex.Message,
         NotImplementedException => $"not implemented yet ({ex.TargetSite?.DeclaringType?.Name}.{ex.TargetSite?.Name})",
         _ => $"{ex.GetType().Name}: {ex.Message}",

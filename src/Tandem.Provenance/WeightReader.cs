@@ -146,5 +146,8 @@ public sealed unsafe class WeightReader : IDisposable
     public void Dispose() => _file.Dispose();
 }
 
-/// <summary>A provenance input the user can fix (missing file, unsupported architecture, incompatible models).</summary>
-public sealed class ProvenanceException(string message) : Exception(message);
+/// <summary>
+/// A provenance input the user can fix (missing file, unsupported architecture, missing tensor). An ArgumentException,
+/// so callers that report bad arguments by message (the CLI) print it as it is.
+/// </summary>
+public sealed class ProvenanceException(string message) : ArgumentException(message);
