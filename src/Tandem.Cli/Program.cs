@@ -34,10 +34,12 @@ public static class Program
                 case "kl": return KlCommand.Execute(rest);
                 case "prune": return PruneCommand.Execute(rest);
                 case "fit": return FitCommand.Execute(rest);
+                case "fingerprint": return FingerprintCommand.Execute(rest);
+                case "fingerprint-eval": return FingerprintCommand.ExecuteEval(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
-                        : $"unknown command '{command}'; expected run, chat, inspect, quantize, synth, bench, perplexity, kl, prune or fit (see 'tandem --help')");
+                        : $"unknown command '{command}'; expected run, chat, inspect, quantize, synth, bench, perplexity, kl, prune, fit, fingerprint or fingerprint-eval (see 'tandem --help')");
             }
         }
         catch (Exception ex)

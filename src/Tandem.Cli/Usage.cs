@@ -19,6 +19,8 @@ public static class Usage
           tandem kl -m BASE -m2 CANDIDATE -f TEXT [--ctx N]       KL divergence and top-1 agreement
           tandem prune IN OUT [--drop-layers N] [--heads-keep F]  structured pruning to a smaller GGUF
           tandem fit -m MODEL --device PROFILE [--ctx N]          does it meet a device's budget? (plan if not)
+          tandem fingerprint A.gguf B.gguf [C…] [--json] [--plot OUT.svg]   was one model built from another?
+          tandem fingerprint-eval [--json]                        score the provenance methods on a benchmark set
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -47,6 +49,10 @@ public static class Usage
             "Structured pruning: drops whole layers, attention heads (by GQA group) and FFN channels ranked on calibration text;\nwrites a smaller GGUF of the same architecture.", PruneCommand.Options),
         ["fit"] = ("tandem fit (-m MODEL | --preset NAME) --device PROFILE [--ctx N] [--json]",
             "Weights + KV cache + runtime memory against a device profile, TTFT and decode speed measured here and scaled to the\ndevice; when it does not fit, a plan (quantization type, blocks, heads, FFN) with its predicted size.", FitCommand.Options),
+        ["fingerprint"] = ("tandem fingerprint A.gguf B.gguf [C.gguf…] [--json] [--plot OUT.svg]",
+            "Compares every pair of models from their weights (HonestAGI statistic raw and centered, norm/bias vectors,\npermutation-invariant layer signatures, embeddings of shared tokens) and says derived, unrelated or inconclusive.", FingerprintCommand.Options),
+        ["fingerprint-eval"] = ("tandem fingerprint-eval [--json]",
+            "Builds a benchmark of derived and unrelated models from the shipped ones (in a temp directory) and prints\neach method's confusion matrix and ROC AUC, and the raw HonestAGI statistic's false-positive rate.", FingerprintCommand.EvalOptions),
     };
 
     public static string? ForCommand(string command)
