@@ -27,6 +27,8 @@ public static class Program
                 case "run": return RunCommand.Execute(rest);
                 case "chat": return ChatCommand.Execute(rest);
                 case "inspect": return InspectCommand.Execute(rest);
+                case "serve": return ServeCommand.Execute(rest);
+                case "loadtest": return LoadtestCommand.Execute(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"

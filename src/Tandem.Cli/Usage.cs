@@ -12,6 +12,8 @@ public static class Usage
           tandem run [-m MODEL.gguf] -p PROMPT [-n N] [options]   complete a prompt
           tandem chat [-m MODEL.gguf] [--system TEXT] [options]   chat over stdin, one message per line
           tandem inspect MODEL.gguf [--json]                      describe a model file
+          tandem serve [-m MODEL.gguf]... [--port N] [options]    OpenAI-compatible server with continuous batching
+          tandem loadtest URL [--concurrency N] [--requests M]    load-test a server (loopback only)
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -26,6 +28,10 @@ public static class Usage
             "Multi-turn chat over stdin with the model's chat format; the KV cache is kept between turns.\nCommands: /reset, /exit.", ChatCommand.Options),
         ["inspect"] = ("tandem inspect MODEL.gguf [--json]",
             "Describes a GGUF file: architecture, hyperparameters, parameters, tensor types, tokenizer, chat template.", InspectCommand.Options),
+        ["serve"] = ("tandem serve [-m MODEL.gguf]... [--host ADDR] [--port N] [options]",
+            "Serves the models over HTTP with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/models), /health and /metrics.", ServeCommand.Options),
+        ["loadtest"] = ("tandem loadtest URL [--concurrency N] [--requests M] [--max-tokens K] [--cancel-fraction F]",
+            "Sends streaming chat requests to a server on this machine and reports tokens/s, time to first token and inter-token latency.", LoadtestCommand.Options),
     };
 
     public static string? ForCommand(string command)
