@@ -161,7 +161,16 @@ public sealed class BatchScheduler : IDisposable
                 job.Finish(new Completion("cancelled", job.Spec.PromptTokens.Length, 0, 0));
                 continue;
             }
-            Assign(job);
+            try
+            {
+                Assign(job);
+            }
+            catch (Exception ex)
+            {
+                // the job never reached a slot: answer it here so its request does not wait forever
+                _log.LogError(ex, "admitting a request failed for model {Model}", ModelId);
+                job.Finish(new Completion(null, job.Spec.PromptTokens.Length, 0, 0, "internal error: " + ex.Message));
+            }
         }
     }
 

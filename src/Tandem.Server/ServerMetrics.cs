@@ -49,8 +49,10 @@ public sealed class ServerMetrics
     public Histogram TimeToFirstToken { get; } = new("tandem_time_to_first_token_seconds", "Time from a request's arrival in the queue to its first generated token.", LatencyBuckets);
     public Histogram InterTokenLatency { get; } = new("tandem_inter_token_latency_seconds", "Time between consecutive generated tokens of one request.", LatencyBuckets);
 
-    /// <summary>Gauges read when rendering: one entry per model.</summary>
-    public List<BatchScheduler> Schedulers { get; } = [];
+    /// <summary>Gauges read when rendering: one entry per model (replaced, never mutated, so rendering needs no lock).</summary>
+    public IReadOnlyList<BatchScheduler> Schedulers { get; private set; } = [];
+
+    public void AddScheduler(BatchScheduler s) => Schedulers = [.. Schedulers, s];
 
     public long PromptTokens => Interlocked.Read(ref _promptTokens);
     public long GeneratedTokens => Interlocked.Read(ref _generatedTokens);

@@ -99,7 +99,7 @@ public sealed class TandemServer : IAsyncDisposable
                 var session = model.CreateSession(new Tandem.Engine.SessionOptions(ctx, _options.Threads) { Sequences = _options.Parallel, BatchSize = _options.BatchSize });
                 var scheduler = new BatchScheduler(ModelId(path), model, session, _options.MaxQueue, Metrics, log);
                 lock (_models) _models[scheduler.ModelId] = scheduler;
-                Metrics.Schedulers.Add(scheduler);
+                Metrics.AddScheduler(scheduler);
                 log.LogInformation("loaded {Model}: context {Ctx} x {Slots} slots in {Ms:0} ms", scheduler.ModelId, ctx, _options.Parallel, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             }
             _isReady = true;
