@@ -22,6 +22,8 @@ namespace Tandem.Server;
 /// </summary>
 public sealed class TandemServer : IAsyncDisposable
 {
+    // Request counts are labelled by endpoint; any other path counts as "other", so clients cannot grow the label set.
+    static readonly HashSet<string> KnownEndpoints = new(StringComparer.Ordinal) { "/health", "/v1/models", "/v1/chat/completions", "/v1/completions" };
     static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     readonly ServerOptions _options;
@@ -144,7 +146,7 @@ public sealed class TandemServer : IAsyncDisposable
             }
             finally
             {
-                if (endpoint != "/metrics") Metrics.Request(endpoint.Length > 64 ? "other" : endpoint, ctx.Response.StatusCode);
+                if (endpoint != "/metrics") Metrics.Request(KnownEndpoints.Contains(endpoint) ? endpoint : "other", ctx.Response.StatusCode);
             }
         });
 

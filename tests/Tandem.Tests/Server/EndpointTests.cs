@@ -234,6 +234,25 @@ public sealed class EndpointTests(StoriesServerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task OversizedChunkedBody_Gets413_AndUnknownPathsShareOneMetricLabel()
+    {
+        // no Content-Length: Kestrel stops reading at the limit
+        var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { prompt = new string('a', 100 * 1024) }))));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = content };
+        request.Headers.TransferEncodingChunked = true;
+        using var response = await _h.Http.SendAsync(request);
+        Assert.Equal(413, (int)response.StatusCode);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Contains("65536 bytes", doc.RootElement.GetProperty("error").GetProperty("message").GetString());
+
+        await _h.Http.GetAsync("no/such/path/\"quoted\"");
+        string metrics = await _h.MetricsAsync();
+        Assert.Contains("tandem_requests_total{endpoint=\"other\",status=\"404\"}", metrics);
+        Assert.DoesNotContain("quoted", metrics);
+    }
+
+    [Fact]
     public async Task UnknownModel_WithOneModelServed_UsesIt_AndUnknownPath404()
     {
         var (status, json, _) = await _h.PostAsync("v1/chat/completions", """{"model":"gpt-4o","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":2}""");
