@@ -134,6 +134,23 @@ public sealed class EndpointTests(StoriesServerFixture fixture) : IClassFixture<
                      b.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
     }
 
+    static string ChatText(JsonElement body) => body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
+
+    [Fact]
+    public async Task TinyTopP_IsGreedy_AndFrequencyPenaltyChangesARepetitiveText()
+    {
+        var (_, greedy, _) = await _h.PostAsync("v1/chat/completions", ServerHarness.Chat("Lily went to the park", 40));
+        // top_p keeps only the most likely token, so any seed gives the greedy text
+        var (_, nucleus, _) = await _h.PostAsync("v1/chat/completions",
+            """{"messages":[{"role":"user","content":"Lily went to the park"}],"max_tokens":40,"temperature":1,"top_p":0.000001,"seed":7}""");
+        Assert.Equal(ChatText(greedy), ChatText(nucleus));
+        // the greedy text repeats itself ("a big box with a big box"); penalizing repeats must change it
+        Assert.Contains("big box with a big box", ChatText(greedy));
+        var (status, penalized, _) = await _h.PostAsync("v1/chat/completions", ServerHarness.Chat("Lily went to the park", 40, extra: ""","frequency_penalty":2,"presence_penalty":1"""));
+        Assert.Equal(200, status);
+        Assert.DoesNotContain("big box with a big box", ChatText(penalized));
+    }
+
     [Fact]
     public async Task Models_ListsTheModelById()
     {
