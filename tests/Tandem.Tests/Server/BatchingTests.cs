@@ -47,6 +47,33 @@ public sealed class BatchingTests
     }
 
     [Fact]
+    public async Task LongPrompt_IsPrefilledOverSeveralSteps_WhileAnotherRequestDecodes()
+    {
+        // 8 tokens a step: the long prompt needs many steps, and shares them with the other request's decode tokens
+        await using var small = await ServerHarness.StartAsync(ServerHarness.StoriesOptions with { BatchSize = 8, Parallel = 2 });
+        await using var normal = await ServerHarness.StartAsync(ServerHarness.StoriesOptions with { Parallel = 2 });
+        string longPrompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends.";
+        string chat = ServerHarness.Chat(longPrompt, 24);
+
+        small.Scheduler.LimitSteps(0);
+        var other = Task.Run(() => small.PostAsync("v1/chat/completions", ServerHarness.Chat("Tom had a big red ball", 60)));
+        await ServerHarness.WaitUntil(() => small.Scheduler.ActiveSequences == 1, "the first request holds a slot");
+        small.Scheduler.LimitSteps(2); // its prompt is in, it is decoding
+        await ServerHarness.WaitUntil(() => small.Scheduler.ActiveSequences == 1 && small.Server.Metrics.GeneratedTokens >= 1, "the first request decodes");
+        var chunked = small.PostAsync("v1/chat/completions", chat);
+        small.Scheduler.LimitSteps(null);
+        var (status, body, _) = await chunked;
+        Assert.Equal(200, (await other).Status);
+        Assert.Equal(200, status);
+        int promptTokens = body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32();
+        Assert.True(promptTokens > 16, $"{promptTokens} prompt tokens");
+
+        var (_, reference, _) = await normal.PostAsync("v1/chat/completions", chat);
+        Assert.Equal(reference.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString(),
+                     body.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+    }
+
+    [Fact]
     public async Task FullQueue_Gets429WithRetryAfter_AndQueuedRequestsStillComplete()
     {
         await using var h = await ServerHarness.StartAsync(ServerHarness.StoriesOptions with { Parallel = 1, MaxQueue = 1 });
