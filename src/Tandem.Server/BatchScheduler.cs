@@ -185,7 +185,10 @@ public sealed class BatchScheduler : IDisposable
         foreach (var s in _slots)
         {
             int common = CommonPrefix(s, prompt);
-            if (s.Job is null && (common > targetCommon || (common == targetCommon && s.ReleasedAt < target!.ReleasedAt)))
+            // Ties: among slots sharing a prefix take the most recently used (the live conversation, so repeated
+            // requests land on the same cached positions); among slots sharing nothing evict the least recently used.
+            if (s.Job is null && (common > targetCommon
+                || (common == targetCommon && (common > 0 ? s.ReleasedAt > target!.ReleasedAt : s.ReleasedAt < target!.ReleasedAt))))
             {
                 target = s;
                 targetCommon = common;

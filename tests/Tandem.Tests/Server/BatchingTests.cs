@@ -106,7 +106,8 @@ public sealed class BatchingTests
         };
         var response = await h.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        Assert.Equal(1, h.Scheduler.ActiveSequences);
+        // headers come as soon as the request is queued; the scheduler thread admits it a moment later
+        await ServerHarness.WaitUntil(() => h.Scheduler.ActiveSequences == 1, "the request holds a slot");
         h.Scheduler.LimitSteps(3); // the prompt and two more tokens, then the generation is held mid-stream
         string? line;
         int content = 0;
