@@ -109,7 +109,7 @@ public sealed class TandemServer : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            log.LogError(ex, "loading models failed");
+            log.LogDebug(ex, "loading models failed"); // the caller of WaitReadyAsync reports it (the CLI as one line)
             _ready.TrySetException(ex);
         }
     }
