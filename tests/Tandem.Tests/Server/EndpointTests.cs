@@ -121,6 +121,28 @@ public sealed class EndpointTests(StoriesServerFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task CompletionLogprobs_UseTheLegacyParallelArrays()
+    {
+        var (status, body, _) = await _h.PostAsync("v1/completions", """{"prompt":"Once upon a time","max_tokens":6,"temperature":0,"logprobs":2}""");
+        Assert.Equal(200, status);
+        var choice = body.GetProperty("choices")[0];
+        var lp = choice.GetProperty("logprobs");
+        var tokens = lp.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()).ToList();
+        Assert.Equal(6, tokens.Count);
+        Assert.Equal(choice.GetProperty("text").GetString(), string.Concat(tokens));
+        Assert.Equal(6, lp.GetProperty("token_logprobs").GetArrayLength());
+        var top = lp.GetProperty("top_logprobs");
+        Assert.Equal(6, top.GetArrayLength());
+        for (int i = 0; i < 6; i++)
+        {
+            var alternatives = top[i].EnumerateObject().ToList();
+            Assert.Equal(2, alternatives.Count);
+            Assert.Equal(tokens[i], alternatives[0].Name); // greedy: the chosen token is the most likely one
+            Assert.Equal(lp.GetProperty("token_logprobs")[i].GetSingle(), alternatives[0].Value.GetSingle());
+        }
+    }
+
+    [Fact]
     public async Task Seed_SameSeedSameText()
     {
         string req = """{"messages":[{"role":"user","content":"A bunny found a carrot"}],"max_tokens":24,"temperature":1.0,"seed":1234}""";
