@@ -36,10 +36,12 @@ public static class Program
                 case "fit": return FitCommand.Execute(rest);
                 case "fingerprint": return FingerprintCommand.Execute(rest);
                 case "fingerprint-eval": return FingerprintCommand.ExecuteEval(rest);
+                case "serve": return ServeCommand.Execute(rest);
+                case "loadtest": return LoadtestCommand.Execute(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
-                        : $"unknown command '{command}'; expected run, chat, inspect, quantize, synth, bench, perplexity, kl, prune, fit, fingerprint or fingerprint-eval (see 'tandem --help')");
+                        : $"unknown command '{command}'; expected run, chat, inspect, quantize, synth, bench, perplexity, kl, prune, fit, fingerprint, fingerprint-eval, serve or loadtest (see 'tandem --help')");
             }
         }
         catch (Exception ex)

@@ -21,6 +21,8 @@ public static class Usage
           tandem fit -m MODEL --device PROFILE [--ctx N]          does it meet a device's budget? (plan if not)
           tandem fingerprint A.gguf B.gguf [C…] [--json] [--plot OUT.svg]   was one model built from another?
           tandem fingerprint-eval [--json]                        score the provenance methods on a benchmark set
+          tandem serve [-m MODEL.gguf]... [--port N] [options]    OpenAI-compatible server with continuous batching
+          tandem loadtest URL [--concurrency N] [--requests M]    load-test a server (loopback only)
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -53,6 +55,10 @@ public static class Usage
             "Compares every pair of models from their weights (HonestAGI statistic raw and centered, norm/bias vectors,\npermutation-invariant layer signatures, embeddings of shared tokens) and says derived, unrelated or inconclusive.", FingerprintCommand.Options),
         ["fingerprint-eval"] = ("tandem fingerprint-eval [--json]",
             "Builds a benchmark of derived and unrelated models from the shipped ones (in a temp directory) and prints\neach method's confusion matrix and ROC AUC, and the raw HonestAGI statistic's false-positive rate.", FingerprintCommand.EvalOptions),
+        ["serve"] = ("tandem serve [-m MODEL.gguf]... [--host ADDR] [--port N] [options]",
+            "Serves the models over HTTP with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/models), /health and /metrics.", ServeCommand.Options),
+        ["loadtest"] = ("tandem loadtest URL [--concurrency N] [--requests M] [--max-tokens K] [--cancel-fraction F]",
+            "Sends streaming chat requests to a server on this machine and reports tokens/s, time to first token and inter-token latency.", LoadtestCommand.Options),
     };
 
     public static string? ForCommand(string command)

@@ -1,0 +1,66 @@
+using Microsoft.Extensions.Logging;
+using Tandem.Server;
+
+namespace Tandem.Cli;
+
+/// <summary><c>tandem serve</c>: the OpenAI-compatible server (see Tandem.Server) until Ctrl+C or SIGTERM, which drain in-flight requests.</summary>
+public static class ServeCommand
+{
+    public static readonly OptionSpec[] Options =
+    [
+        new("--model", "-m", "FILE", "GGUF model to serve (repeatable; default: the embedded stories260K.gguf); its id is the file name without .gguf", Repeatable: true),
+        new("--host", null, "ADDR", "address to listen on (default 127.0.0.1)"),
+        new("--port", null, "N", "port (default 8080; 0 picks a free one)"),
+        CommonOptions.Threads,
+        new("--ctx", "-c", "N", "context length of each KV slot (default: the model's, at most 4096)"),
+        new("--parallel", "-np", "N", "KV slots per model: requests batched together (default 4)"),
+        new("--queue", null, "N", "requests that may wait for a slot before 429 (default 64)"),
+        new("--api-key", null, "KEY", "require 'Authorization: Bearer KEY' on /v1 (default: the TANDEM_API_KEY variable, else none)"),
+        CommonOptions.Help,
+    ];
+
+    public static ServerOptions Read(Arguments a)
+    {
+        a.AllowPositionals(0, "");
+        var models = a.All("--model").ToList();
+        if (models.Count == 0) models.Add(Path.Combine(AppContext.BaseDirectory, CommonOptions.DefaultModelRelativePath));
+        foreach (var m in models)
+            if (!File.Exists(m)) throw new FileNotFoundException($"model file not found: {m}", m);
+        int threads = a.Int("--threads", 0, min: 1);
+        int port = a.Int("--port", 8080, min: 0);
+        if (port > 65535) throw new UsageException($"option --port must be at most 65535, got {port}");
+        return new ServerOptions
+        {
+            ModelPaths = models,
+            Host = a.String("--host") ?? "127.0.0.1",
+            Port = port,
+            Threads = threads == 0 ? SystemInfo.PhysicalCores() : threads,
+            ContextLength = a.Int("--ctx", 0, min: 16),
+            Parallel = a.Int("--parallel", 4, min: 1),
+            MaxQueue = a.Int("--queue", 64, min: 0),
+            ApiKey = a.String("--api-key") ?? (Environment.GetEnvironmentVariable("TANDEM_API_KEY") is { Length: > 0 } k ? k : null),
+        };
+    }
+
+    public static int Execute(string[] args)
+    {
+        var a = Arguments.Parse("serve", args, Options);
+        if (a.Flag("--help")) { Console.Out.Write(Usage.ForCommand("serve")); return Program.ExitOk; }
+        var options = Read(a);
+        var server = TandemServer.StartAsync(options, logging => logging.SetMinimumLevel(LogLevel.Warning)).GetAwaiter().GetResult();
+        Console.Error.WriteLine($"tandem: listening on {server.Url} (loading {string.Join(", ", options.ModelPaths.Select(TandemServer.ModelId))})");
+        try
+        {
+            server.WaitReadyAsync().GetAwaiter().GetResult();
+        }
+        catch
+        {
+            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+        Console.Error.WriteLine($"tandem: ready: {server.Url}/v1 ({options.Parallel} slots per model)");
+        server.WaitForShutdownAsync().GetAwaiter().GetResult();
+        Console.Error.WriteLine("tandem: stopped");
+        return Program.ExitOk;
+    }
+}

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace Tandem.Server;
+
+/// <summary>What <c>tandem loadtest</c> sends: streaming chat requests, some cancelled mid-stream.</summary>
+public sealed record LoadTestOptions
+{
+    public required Uri BaseUrl { get; init; }
+    public int Concurrency { get; init; } = 4;
+    public int Requests { get; init; } = 32;
+    public int MaxTokens { get; init; } = 64;
+    /// <summary>This fraction of the requests is dropped by the client after half its tokens arrived.</summary>
+    public double CancelFraction { get; init; }
+    public string? Model { get; init; }
+    public string Prompt { get; init; } = "Once upon a time";
+    public string? ApiKey { get; init; }
+    public float Temperature { get; init; } = 0.8f;
+
+    public const int MaxConcurrency = 256, MaxRequests = 100_000;
+
+    /// <summary>Only servers on this machine may be load-tested, within fixed bounds.</summary>
+    public void Validate()
+    {
+        bool loopback = BaseUrl.IsLoopback || (IPAddress.TryParse(BaseUrl.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+        if (!loopback) throw new ArgumentException($"loadtest only targets servers on this machine (localhost, 127.0.0.1, [::1]); got {BaseUrl.Host}");
+        if (BaseUrl.Scheme is not ("http" or "https")) throw new ArgumentException($"the URL must be http:// or https://, got {BaseUrl}");
+        if (Concurrency < 1 || Concurrency > MaxConcurrency) throw new ArgumentException($"concurrency must be 1..{MaxConcurrency}, got {Concurrency}");
+        if (Requests < 1 || Requests > MaxRequests) throw new ArgumentException($"requests must be 1..{MaxRequests}, got {Requests}");
+        if (MaxTokens < 1 || MaxTokens > 4096) throw new ArgumentException($"max tokens must be 1..4096, got {MaxTokens}");
+        if (!(CancelFraction >= 0 && CancelFraction <= 1)) throw new ArgumentException($"cancel fraction must be in [0, 1], got {CancelFraction}");
+    }
+}
+
+/// <summary>Aggregate results; latencies in milliseconds.</summary>
+public sealed record LoadTestReport(
+    int Requests, int Completed, int Cancelled, int Errors, IReadOnlyDictionary<string, int> ErrorKinds,
+    long Tokens, double ElapsedSeconds, double TokensPerSecond,
+    double TtftP50, double TtftP95, double TtftP99, double ItlP50, double ItlP95, double ItlP99)
+{
+    public string Describe() => $"""
+        requests   {Requests} ({Completed} completed, {Cancelled} cancelled by the client, {Errors} errors{(ErrorKinds.Count > 0 ? ": " + string.Join(", ", ErrorKinds.Select(kv => $"{kv.Key} x{kv.Value}")) : "")})
+        tokens     {Tokens} in {ElapsedSeconds:0.00} s = {TokensPerSecond:0.0} tok/s aggregate
+        ttft       p50 {TtftP50:0.0} ms  p95 {TtftP95:0.0} ms  p99 {TtftP99:0.0} ms
+        inter-tok  p50 {ItlP50:0.00} ms  p95 {ItlP95:0.00} ms  p99 {ItlP99:0.00} ms
+
+        """;
+}
+
+/// <summary>Drives a server with concurrent streaming chat requests and measures what clients see.</summary>
+public static class LoadGenerator
+{
+    public static async Task<LoadTestReport> RunAsync(LoadTestOptions o, CancellationToken ct = default)
+    {
+        o.Validate();
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = o.Concurrency }) { BaseAddress = o.BaseUrl, Timeout = TimeSpan.FromMinutes(10) };
+        if (o.ApiKey is not null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", o.ApiKey);
+        var ttft = new List<double>();
+        var itl = new List<double>();
+        var errors = new Dictionary<string, int>();
+        int next = -1, completed = 0, cancelled = 0, errorCount = 0;
+        long tokens = 0;
+        var start = Stopwatch.GetTimestamp();
+
+        async Task Worker()
+        {
+            var myTtft = new List<double>();
+            var myItl = new List<double>();
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < o.Requests)
+            {
+                // spreads the cancelled requests evenly: request i is cancelled when the running quota grows past it
+                bool cancel = Math.Floor((i + 1) * o.CancelFraction) > Math.Floor(i * o.CancelFraction);
+                try
+                {
+                    var (got, dropped) = await OneAsync(http, o, cancel, myTtft, myItl, ct);
+                    Interlocked.Add(ref tokens, got);
+                    if (dropped) Interlocked.Increment(ref cancelled); else Interlocked.Increment(ref completed);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException or LoadTestException or TaskCanceledException && !ct.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref errorCount);
+                    string kind = ex is LoadTestException lt ? lt.Message : ex.GetType().Name;
+                    lock (errors) errors[kind] = errors.GetValueOrDefault(kind) + 1;
+                }
+            }
+            lock (ttft) { ttft.AddRange(myTtft); itl.AddRange(myItl); }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, o.Concurrency).Select(_ => Task.Run(Worker, ct)));
+        double elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        ttft.Sort();
+        itl.Sort();
+        return new LoadTestReport(o.Requests, completed, cancelled, errorCount, errors, tokens, elapsed, tokens / Math.Max(elapsed, 1e-9),
+            Percentile(ttft, 0.50), Percentile(ttft, 0.95), Percentile(ttft, 0.99), Percentile(itl, 0.50), Percentile(itl, 0.95), Percentile(itl, 0.99));
+    }
+
+    sealed class LoadTestException(string message) : Exception(message);
+
+    static async Task<(long Tokens, bool Cancelled)> OneAsync(HttpClient http, LoadTestOptions o, bool cancel, List<double> ttft, List<double> itl, CancellationToken ct)
+    {
+        var body = new Dictionary<string, object?>
+        {
+            ["messages"] = new[] { new Dictionary<string, string> { ["role"] = "user", ["content"] = o.Prompt } },
+            ["max_tokens"] = o.MaxTokens,
+            ["temperature"] = o.Temperature,
+            ["stream"] = true,
+            ["stream_options"] = new Dictionary<string, bool> { ["include_usage"] = true },
+        };
+        if (o.Model is not null) body["model"] = o.Model;
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"),
+        };
+        long sent = Stopwatch.GetTimestamp(), last = 0;
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        if (!response.IsSuccessStatusCode) throw new LoadTestException($"HTTP {(int)response.StatusCode}");
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
+        long pieces = 0, usageTokens = -1;
+        while (await reader.ReadLineAsync(ct) is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+            var data = line.AsSpan(6);
+            if (data.SequenceEqual("[DONE]")) return (usageTokens >= 0 ? usageTokens : pieces, false);
+            using var doc = JsonDocument.Parse(line.AsMemory(6));
+            var root = doc.RootElement;
+            if (root.TryGetProperty("error", out var err)) throw new LoadTestException("stream error: " + err.GetProperty("message").GetString());
+            if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+                usageTokens = usage.GetProperty("completion_tokens").GetInt64();
+            if (root.GetProperty("choices") is { } choices && choices.GetArrayLength() > 0
+                && choices[0].GetProperty("delta").TryGetProperty("content", out var c) && c.GetString() is { Length: > 0 })
+            {
+                long now = Stopwatch.GetTimestamp();
+                if (pieces == 0) ttft.Add(Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds);
+                else itl.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
+                last = now;
+                pieces++;
+                if (cancel && pieces >= Math.Max(1, o.MaxTokens / 2)) return (pieces, true); // disposing the response drops the connection
+            }
+        }
+        throw new LoadTestException("stream ended without [DONE]");
+    }
+
+    static double Percentile(List<double> sorted, double p) =>
+        sorted.Count == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+}

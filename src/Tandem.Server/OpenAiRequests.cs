@@ -1,0 +1,194 @@
+using System.Text.Json;
+using Tandem.Engine.Sampling;
+
+namespace Tandem.Server;
+
+/// <summary>An error answered in OpenAI's shape: {"error": {"message", "type", "param", "code"}} with an HTTP status.</summary>
+public sealed class ApiException(int status, string message, string type = "invalid_request_error", string? param = null, string? code = null) : Exception(message)
+{
+    public int Status { get; } = status;
+    public string Type { get; } = type;
+    public string? Param { get; } = param;
+    public string? Code { get; } = code;
+}
+
+/// <summary>The fields of /v1/chat/completions and /v1/completions that Tandem honours, read from the request JSON.</summary>
+public sealed record CompletionRequest
+{
+    public string? Model { get; init; }
+    /// <summary>Chat messages (chat endpoint) — rendered with the model's chat template.</summary>
+    public IReadOnlyList<Tandem.Tokenizers.ChatMessage>? Messages { get; init; }
+    /// <summary>Raw prompt (completions endpoint).</summary>
+    public string? Prompt { get; init; }
+    public bool Stream { get; init; }
+    public bool IncludeUsage { get; init; }
+    public IReadOnlyList<string> Stop { get; init; } = [];
+    public int? MaxTokens { get; init; }
+    public SamplerOptions Sampling { get; init; } = new();
+    /// <summary>-1: none; otherwise alternatives per token.</summary>
+    public int TopLogprobs { get; init; } = -1;
+}
+
+/// <summary>
+/// Reads OpenAI request bodies with explicit type checks, so a wrong type gets a 400 that names the field and what
+/// it should be (System.Text.Json's own messages name CLR types instead). Unknown fields are ignored, as OpenAI-compatible
+/// servers commonly do, so clients that send extra options still work.
+/// </summary>
+public static class OpenAiRequests
+{
+    public static CompletionRequest ParseChat(JsonElement root)
+    {
+        RequireObject(root);
+        var messages = new List<Tandem.Tokenizers.ChatMessage>();
+        if (!root.TryGetProperty("messages", out var list) || list.ValueKind == JsonValueKind.Null)
+            throw Invalid("'messages' is required", "messages");
+        if (list.ValueKind != JsonValueKind.Array) throw Invalid("'messages' must be an array of message objects", "messages");
+        int i = 0;
+        foreach (var m in list.EnumerateArray())
+        {
+            string at = $"messages[{i++}]";
+            if (m.ValueKind != JsonValueKind.Object) throw Invalid($"'{at}' must be an object with 'role' and 'content'", at);
+            string role = String(m, "role", at + ".role") ?? throw Invalid($"'{at}.role' is required", at + ".role");
+            if (role is not ("system" or "developer" or "user" or "assistant" or "tool"))
+                throw Invalid($"'{at}.role' must be one of system, developer, user, assistant, tool; got '{role}'", at + ".role");
+            if (role == "developer") role = "system";
+            messages.Add(new(role, Content(m, at + ".content")));
+        }
+        if (messages.Count == 0) throw Invalid("'messages' must contain at least one message", "messages");
+
+        bool logprobs = Bool(root, "logprobs") ?? false;
+        int? top = Int(root, "top_logprobs", 0, 20);
+        if (top is not null && !logprobs) throw Invalid("'top_logprobs' requires 'logprobs' to be true", "top_logprobs");
+        return Common(root) with
+        {
+            Messages = messages,
+            MaxTokens = Int(root, "max_completion_tokens", 1, int.MaxValue) ?? Int(root, "max_tokens", 1, int.MaxValue),
+            TopLogprobs = logprobs ? top ?? 0 : -1,
+        };
+    }
+
+    public static CompletionRequest ParseCompletion(JsonElement root)
+    {
+        RequireObject(root);
+        if (!root.TryGetProperty("prompt", out var p) || p.ValueKind == JsonValueKind.Null) throw Invalid("'prompt' is required", "prompt");
+        string prompt = p.ValueKind switch
+        {
+            JsonValueKind.String => p.GetString()!,
+            JsonValueKind.Array when p.GetArrayLength() == 1 && p[0].ValueKind == JsonValueKind.String => p[0].GetString()!,
+            JsonValueKind.Array => throw Invalid("'prompt' as an array must hold exactly one string (batches of prompts are not supported)", "prompt"),
+            _ => throw Invalid("'prompt' must be a string", "prompt"),
+        };
+        if (Bool(root, "echo") == true) throw Invalid("'echo' is not supported", "echo");
+        int? logprobs = Int(root, "logprobs", 0, 5);
+        return Common(root) with { Prompt = prompt, MaxTokens = Int(root, "max_tokens", 1, int.MaxValue) ?? 16, TopLogprobs = logprobs ?? -1 };
+    }
+
+    static CompletionRequest Common(JsonElement root)
+    {
+        int? n = Int(root, "n", 1, int.MaxValue);
+        if (n is not null and not 1) throw Invalid($"'n' must be 1 (Tandem generates one choice per request); got {n}", "n");
+        bool stream = Bool(root, "stream") ?? false;
+        bool includeUsage = false;
+        if (root.TryGetProperty("stream_options", out var so) && so.ValueKind != JsonValueKind.Null)
+        {
+            if (so.ValueKind != JsonValueKind.Object) throw Invalid("'stream_options' must be an object", "stream_options");
+            includeUsage = Bool(so, "include_usage", "stream_options.include_usage") ?? false;
+        }
+        ulong? seed = null;
+        if (root.TryGetProperty("seed", out var s) && s.ValueKind != JsonValueKind.Null)
+        {
+            if (s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out long v)) throw Invalid("'seed' must be an integer", "seed");
+            seed = unchecked((ulong)v);
+        }
+        var sampling = new SamplerOptions
+        {
+            // OpenAI's sampling: the whole distribution, scaled by temperature and cut by top_p (no top-k, no min-p).
+            Temperature = Number(root, "temperature", 0, 2) ?? 1f,
+            TopP = Number(root, "top_p", 0, 1) is { } tp ? Math.Max(tp, 1e-6f) : 1f,
+            TopK = 0,
+            MinP = 0,
+            PresencePenalty = Number(root, "presence_penalty", -2, 2) ?? 0,
+            FrequencyPenalty = Number(root, "frequency_penalty", -2, 2) ?? 0,
+            Seed = seed,
+        };
+        return new CompletionRequest
+        {
+            Model = String(root, "model", "model"),
+            Stream = stream,
+            IncludeUsage = includeUsage,
+            Stop = Stop(root),
+            Sampling = sampling,
+        };
+    }
+
+    static IReadOnlyList<string> Stop(JsonElement root)
+    {
+        if (!root.TryGetProperty("stop", out var s) || s.ValueKind == JsonValueKind.Null) return [];
+        if (s.ValueKind == JsonValueKind.String) return [s.GetString()!];
+        if (s.ValueKind != JsonValueKind.Array) throw Invalid("'stop' must be a string or an array of strings", "stop");
+        if (s.GetArrayLength() > 4) throw Invalid($"'stop' holds at most 4 strings; got {s.GetArrayLength()}", "stop");
+        var list = new List<string>();
+        foreach (var e in s.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.String) throw Invalid("'stop' must be a string or an array of strings", "stop");
+            list.Add(e.GetString()!);
+        }
+        return list;
+    }
+
+    static string Content(JsonElement m, string at)
+    {
+        if (!m.TryGetProperty("content", out var c) || c.ValueKind == JsonValueKind.Null) return "";
+        if (c.ValueKind == JsonValueKind.String) return c.GetString()!;
+        if (c.ValueKind != JsonValueKind.Array) throw Invalid($"'{at}' must be a string or an array of text parts", at);
+        var text = new System.Text.StringBuilder();
+        foreach (var part in c.EnumerateArray())
+        {
+            if (part.ValueKind != JsonValueKind.Object || String(part, "type", at + ".type") != "text")
+                throw Invalid($"'{at}' parts must be objects of type 'text' (images and audio are not supported)", at);
+            text.Append(String(part, "text", at + ".text") ?? "");
+        }
+        return text.ToString();
+    }
+
+    static void RequireObject(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object) throw Invalid("the request body must be a JSON object", null);
+    }
+
+    static string? String(JsonElement o, string name, string param)
+    {
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw Invalid($"'{param}' must be a string", param);
+    }
+
+    static bool? Bool(JsonElement o, string name, string? param = null)
+    {
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Invalid($"'{param ?? name}' must be a boolean", param ?? name),
+        };
+    }
+
+    static int? Int(JsonElement o, string name, int min, int max)
+    {
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long x)) throw Invalid($"'{name}' must be an integer", name);
+        if (x < min || x > max) throw Invalid($"'{name}' must be between {min} and {max}; got {x}", name);
+        return (int)x;
+    }
+
+    static float? Number(JsonElement o, string name, float min, float max)
+    {
+        if (!o.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.Number) throw Invalid($"'{name}' must be a number", name);
+        double x = v.GetDouble();
+        if (x < min || x > max) throw Invalid($"'{name}' must be between {min} and {max}; got {x}", name);
+        return (float)x;
+    }
+
+    static ApiException Invalid(string message, string? param) => new(400, message, param: param, code: "invalid_value");
+}
