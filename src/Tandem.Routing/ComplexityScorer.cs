@@ -152,3 +152,25 @@ public sealed class ComplexityScorer
 
     public static string DefaultModelPath => Path.Combine(AppContext.BaseDirectory, "routing", "router-weights.json");
 }
+
+/// <summary>How a scorer does on labelled prompts: accuracy and the confusion matrix (cloud = positive).</summary>
+public sealed record ScorerEvaluation(int Total, int TruePositive, int FalsePositive, int TrueNegative, int FalseNegative)
+{
+    public double Accuracy => Total == 0 ? 0 : (double)(TruePositive + TrueNegative) / Total;
+    /// <summary>Share of requests the scorer keeps on the device.</summary>
+    public double LocalShare => Total == 0 ? 0 : (double)(TrueNegative + FalseNegative) / Total;
+
+    public static ScorerEvaluation Of(ComplexityScorer scorer, IEnumerable<LabelledPrompt> data)
+    {
+        int tp = 0, fp = 0, tn = 0, fn = 0;
+        foreach (var d in data)
+        {
+            bool cloud = scorer.NeedsCloud(d.Prompt);
+            if (cloud && d.IsCloud) tp++; else if (cloud) fp++; else if (d.IsCloud) fn++; else tn++;
+        }
+        return new ScorerEvaluation(tp + fp + tn + fn, tp, fp, tn, fn);
+    }
+
+    public override string ToString() =>
+        $"accuracy {Accuracy:P1} ({TruePositive + TrueNegative}/{Total}); kept local {LocalShare:P0}; confusion [label cloud→cloud {TruePositive}, cloud→local {FalseNegative}, local→cloud {FalsePositive}, local→local {TrueNegative}]";
+}
