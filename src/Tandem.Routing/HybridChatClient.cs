@@ -251,7 +251,7 @@ public sealed class HybridChatClient : IChatClient
                 trace.Local = new SideTiming();
                 var r = new SideResult();
                 // hold local text until the probe has judged the first tokens, and drop it if they were not confident
-                Func<bool> hold = buffered ? holdAll : () => !probe.Decided;
+                Func<bool> hold = buffered ? holdAll : () => !probe.Decided || probe.Stopped;
                 await foreach (var u in Pump(_local, messages, localOptions, trace.Local, r, hold, () => probe.Stopped, ct)) yield return u;
                 trace.LocalMeanLogProb = probe.MeanLogProb;
                 trace.LocalMeanEntropy = probe.MeanEntropy;
