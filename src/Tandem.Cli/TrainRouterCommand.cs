@@ -49,6 +49,24 @@ public static class TrainRouterCommand
             foreach (var lang in test.Select(p => p.Language).Distinct())
                 Console.Out.WriteLine($"  {lang ?? "?",-4} " + ScorerEvaluation.Of(scorer, test.Where(p => p.Language == lang)));
         }
+        ReportLatency(scorer, test.Count > 0 ? test : train);
         return Program.ExitOk;
+    }
+
+    /// <summary>Scoring time per request (features + dot product), after a warm-up, as p50/p99.</summary>
+    static void ReportLatency(ComplexityScorer scorer, List<LabelledPrompt> prompts)
+    {
+        foreach (var p in prompts) scorer.Score(p.Prompt);
+        var ms = new List<double>();
+        for (int rep = 0; rep < 20; rep++)
+            foreach (var p in prompts)
+            {
+                long t = System.Diagnostics.Stopwatch.GetTimestamp();
+                scorer.Score(p.Prompt);
+                ms.Add(System.Diagnostics.Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            }
+        ms.Sort();
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"scoring latency: p50 {ms[ms.Count / 2]:F3} ms, p99 {ms[(int)(ms.Count * 0.99)]:F3} ms over {ms.Count} scorings"));
     }
 }

@@ -207,14 +207,15 @@ public sealed class HybridRoutingTests(HybridFixture fixture) : IClassFixture<Hy
     }
 
     [Fact]
-    public void Decision_IsFast()
+    public void Decision_ExplainsItself()
     {
-        using var router = Router(new RouterOptions());
-        var prompt = Ask("Could you please explain, step by step, how to solve 3x + 5 = 20 and why each step is valid?");
-        for (int i = 0; i < 50; i++) router.Decide(prompt);
-        var t = router.Decide(prompt);
+        using var router = Router(new RouterOptions(), new FixedDeviceState(new DeviceState { Network = NetworkState.Metered }));
+        var t = router.Decide(Ask("Could you please explain, step by step, how to solve 3x + 5 = 20 and why each step is valid?"));
         Assert.True(t.DecisionMs > 0);
         Assert.Equal("cloud", t.Decision);
+        Assert.Equal(0.7, t.Threshold!.Value, 6); // metered network raises the bar by 0.2
+        Assert.Contains(t.Reasons, r => r.StartsWith("complexity", StringComparison.Ordinal));
+        Assert.Contains("decision=cloud", t.ToString());
     }
 
     [Fact]
