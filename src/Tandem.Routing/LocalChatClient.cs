@@ -119,15 +119,24 @@ public sealed class LocalChatClient : IChatClient
         var channel = Channel.CreateUnbounded<ChatResponseUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         string responseId = "local-" + Guid.NewGuid().ToString("N")[..12];
         await _turn.WaitAsync(cancellationToken);
+        // cancelled also when the caller stops reading early, so an abandoned generation does not hold the CPU
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var worker = Task.Run(() =>
         {
-            try { Generate(prompt, options, responseId, channel.Writer, cancellationToken); channel.Writer.TryComplete(); }
+            try { Generate(prompt, options, responseId, channel.Writer, stop.Token); channel.Writer.TryComplete(); }
             catch (Exception ex) { channel.Writer.TryComplete(ex); }
             finally { _turn.Release(); }
         }, CancellationToken.None);
-        await foreach (var update in channel.Reader.ReadAllAsync(cancellationToken))
-            yield return update;
-        await worker;
+        try
+        {
+            await foreach (var update in channel.Reader.ReadAllAsync(cancellationToken))
+                yield return update;
+        }
+        finally
+        {
+            stop.Cancel();
+            await worker; // never throws: failures travel through the channel
+        }
     }
 
     string RenderPrompt(IEnumerable<AiChatMessage> messages)

@@ -28,6 +28,15 @@ public sealed class HybridRoutingTests(HybridFixture fixture) : IClassFixture<Hy
         new(new NonDisposing(fixture.Local.Client), new CloudOptions { Endpoint = new Uri(_cloud.Url), Model = "stories260K" }.CreateClient(),
             options with { Retry = options.Retry == new RetryOptions() ? FastRetry : options.Retry }, Scorer, device);
 
+    sealed class StartsAfter(IChatClient inner, Func<bool> ready) : DelegatingChatClient(inner)
+    {
+        public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken ct = default)
+        {
+            await Server.ServerHarness.WaitUntil(ready, "the cloud received the request");
+            return await base.GetResponseAsync(messages, options, ct);
+        }
+    }
+
     sealed class NonDisposing(IChatClient inner) : DelegatingChatClient(inner) { protected override void Dispose(bool disposing) { } }
 
     static List<ChatMessage> Ask(string text) => [new(ChatRole.User, text)];
@@ -182,7 +191,10 @@ public sealed class HybridRoutingTests(HybridFixture fixture) : IClassFixture<Hy
     {
         _cloud.DelayBy = TimeSpan.FromSeconds(30);
         _cloud.Faults.Enqueue(CloudFault.Delay);
-        using var router = Router(new RouterOptions { Mode = RoutingMode.Race, Retry = FastRetry with { AttemptTimeout = TimeSpan.FromMinutes(1) } });
+        // the local side starts once the cloud has the request, so that there is a request in flight to cancel
+        var local = new StartsAfter(new NonDisposing(fixture.Local.Client), () => _cloud.Requests >= 1);
+        using var router = new HybridChatClient(local, new CloudOptions { Endpoint = new Uri(_cloud.Url), Model = "stories260K" }.CreateClient(),
+            new RouterOptions { Mode = RoutingMode.Race, Retry = FastRetry with { AttemptTimeout = TimeSpan.FromMinutes(1) } }, Scorer);
         var r = await router.GetResponseAsync(Ask("Once upon a time"), Short);
         var trace = TraceOf(r);
         Assert.Equal("local", trace.AnsweredBy);

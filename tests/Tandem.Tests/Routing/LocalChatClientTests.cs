@@ -94,3 +94,19 @@ public sealed class LocalChatClientTests(LocalStoriesFixture fixture) : IClassFi
         await Assert.ThrowsAsync<ContextOverflowException>(() => qwen.GetResponseAsync(Ask(string.Concat(Enumerable.Repeat("hello world ", 200))), new ChatOptions()));
     }
 }
+
+public sealed class LocalChatClientCancellationTests(LocalStoriesFixture fixture) : IClassFixture<LocalStoriesFixture>
+{
+    [Fact]
+    public async Task AbandonedStream_FreesTheModelForTheNextRequest()
+    {
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 200 };
+        await foreach (var u in fixture.Client.GetStreamingResponseAsync([new(ChatRole.User, "Once upon a time")], options))
+            if (u.Text.Length > 0) break; // stop reading after the first piece
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fixture.Client.GetResponseAsync([new(ChatRole.User, "Once upon a time")], options, cts.Token));
+        var r = await fixture.Client.GetResponseAsync([new(ChatRole.User, "Once upon a time")], new ChatOptions { Temperature = 0, MaxOutputTokens = 5 });
+        Assert.Equal(5, r.Usage!.OutputTokenCount);
+    }
+}
