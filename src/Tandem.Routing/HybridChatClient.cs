@@ -226,6 +226,8 @@ public sealed class HybridChatClient : IChatClient
     {
         Func<bool> holdAll = buffered ? () => true : () => false, never = () => false;
         bool cloudAllowed = _cloud is not null && trace.CloudBlockedBy is null && Options.Mode != RoutingMode.LocalOnly;
+        // the cloud was wanted but is failing: the local answer is a fallback, say so
+        if (trace.CloudBlockedBy == "cloud circuit open" && Options.Mode != RoutingMode.LocalOnly) trace.Degraded = true;
 
         switch (plan)
         {

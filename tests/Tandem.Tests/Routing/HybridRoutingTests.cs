@@ -126,6 +126,7 @@ public sealed class HybridRoutingTests(HybridFixture fixture) : IClassFixture<Hy
         var third = await router.GetResponseAsync(Ask("Once upon a time"), Short);
         Assert.Equal("local", TraceOf(third).AnsweredBy);
         Assert.Contains("cloud circuit open", TraceOf(third).Reasons);
+        Assert.True(TraceOf(third).Degraded);
         Assert.Equal(4, _cloud.Requests); // fails fast: nothing sent
     }
 
