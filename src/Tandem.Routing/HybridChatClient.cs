@@ -170,8 +170,9 @@ public sealed class HybridChatClient : IChatClient
     /// Failures are recorded in <paramref name="result"/>, not thrown (except the caller's cancellation).
     /// </summary>
     static async IAsyncEnumerable<ChatResponseUpdate> Pump(IChatClient client, IList<ChatMessage> messages, ChatOptions? options, SideTiming timing,
-        SideResult result, Func<bool> hold, Func<bool> discard, [EnumeratorCancellation] CancellationToken ct)
+        SideResult result, Func<bool> hold, Func<bool> discard, [EnumeratorCancellation] CancellationToken ct, CancellationTokenSource? budget = null)
     {
+        // budget: cancels this side alone (not the caller) unless its first text arrives in time
         var sw = Stopwatch.StartNew();
         var held = new List<ChatResponseUpdate>();
         var text = new System.Text.StringBuilder();
@@ -183,7 +184,8 @@ public sealed class HybridChatClient : IChatClient
                 ChatResponseUpdate u;
                 try
                 {
-                    e ??= client.GetStreamingResponseAsync(messages, options, ct).GetAsyncEnumerator(ct);
+                    var token = budget?.Token ?? ct;
+                    e ??= client.GetStreamingResponseAsync(messages, options, token).GetAsyncEnumerator(token);
                     if (!await e.MoveNextAsync()) break;
                     u = e.Current;
                 }
@@ -196,6 +198,7 @@ public sealed class HybridChatClient : IChatClient
                 string piece = u.Text;
                 if (piece.Length > 0)
                 {
+                    if (timing.TimeToFirstTokenMs is null) budget?.CancelAfter(Timeout.InfiniteTimeSpan);
                     timing.TimeToFirstTokenMs ??= sw.Elapsed.TotalMilliseconds;
                     text.Append(piece);
                 }
@@ -279,11 +282,20 @@ public sealed class HybridChatClient : IChatClient
             {
                 trace.Local = new SideTiming();
                 var r = new SideResult();
-                await foreach (var u in Pump(_local, messages, options, trace.Local, r, holdAll, never, ct)) yield return u;
+                // over its time-to-first-token budget the local side is given up for the cloud (when the cloud may be used)
+                using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                if (cloudAllowed && Options.MaxTimeToFirstTokenMs is { } ttft) budget.CancelAfter(TimeSpan.FromMilliseconds(ttft));
+                await foreach (var u in Pump(_local, messages, options, trace.Local, r, holdAll, never, ct, budget)) yield return u;
                 if (r.Error is null) { trace.AnsweredBy = "local"; break; }
+                if (r.Error is OperationCanceledException && budget.IsCancellationRequested)
+                {
+                    trace.Local.Outcome = "over time-to-first-token budget";
+                    r.Error = new TimeoutException($"no first token within {Options.MaxTimeToFirstTokenMs} ms");
+                }
                 if (!cloudAllowed || _cloud is null)
                     throw new InvalidOperationException($"the local model failed ({r.Error.Message}) and the cloud may not be used", r.Error);
                 trace.Fallbacks.Add($"local failed ({r.Error.GetType().Name}: {r.Error.Message}) → cloud");
+                if (r.Yielded > 0) trace.Fallbacks.Add("local failed mid-stream");
                 trace.Cloud = new SideTiming();
                 var c = new SideResult();
                 await foreach (var u in Pump(_cloud, messages, options, trace.Cloud, c, holdAll, never, ct)) yield return u;

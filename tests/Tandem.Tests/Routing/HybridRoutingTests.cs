@@ -220,6 +220,20 @@ public sealed class HybridRoutingTests(HybridFixture fixture) : IClassFixture<Hy
     }
 
     [Fact]
+    public async Task LocalOverItsTimeToFirstTokenBudget_GoesToTheCloud()
+    {
+        // a budget no generation can meet (one tick), and a cloud estimate over it too, so the decision is still local
+        using var router = Router(new RouterOptions { MaxTimeToFirstTokenMs = 0.0001, CloudTimeToFirstTokenMs = 600, LocalPrefillTokensPerSecond = 1e9 });
+        var r = await router.GetResponseAsync(Ask("Once upon a time"), Short);
+        var trace = TraceOf(r);
+        Assert.Equal("local", trace.Decision);
+        Assert.Equal("over time-to-first-token budget", trace.Local!.Outcome);
+        Assert.Equal("cloud", trace.AnsweredBy);
+        Assert.Equal(1, _cloud.Requests);
+        Assert.StartsWith(", there was", r.Text);
+    }
+
+    [Fact]
     public void Decision_ExplainsItself()
     {
         using var router = Router(new RouterOptions(), new FixedDeviceState(new DeviceState { Network = NetworkState.Metered }));
