@@ -23,6 +23,8 @@ public static class Usage
           tandem fingerprint-eval [--json]                        score the provenance methods on a benchmark set
           tandem serve [-m MODEL.gguf]... [--port N] [options]    OpenAI-compatible server with continuous batching
           tandem loadtest URL [--concurrency N] [--requests M]    load-test a server (loopback only)
+          tandem ask "QUESTION" [--cloud URL --cloud-model M] [--mode MODE] [--explain]   answer on the device or in the cloud
+          tandem train-router --data FILE -o MODEL.json [--test FILE]   train the device/cloud complexity scorer
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -59,6 +61,10 @@ public static class Usage
             "Serves the models over HTTP with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/models), /health and /metrics.", ServeCommand.Options),
         ["loadtest"] = ("tandem loadtest URL [--concurrency N] [--requests M] [--max-tokens K] [--cancel-fraction F]",
             "Sends streaming chat requests to a server on this machine and reports tokens/s, time to first token and inter-token latency.", LoadtestCommand.Options),
+        ["ask"] = ("tandem ask \"QUESTION\" [-m MODEL.gguf] [--cloud URL --cloud-model M] [--mode MODE] [--privacy POLICY] [--explain] [--json]",
+            "Routes the question to the local model or an OpenAI-compatible cloud (complexity, personal data, device state, budgets),\nstreams the answer, and with --explain says why it went where it went.", AskCommand.Options),
+        ["train-router"] = ("tandem train-router --data FILE -o MODEL.json [--test FILE] [--threshold T]",
+            "Trains the complexity scorer (logistic regression over hashed n-grams and request features) on labelled JSON lines.", TrainRouterCommand.Options),
     };
 
     public static string? ForCommand(string command)

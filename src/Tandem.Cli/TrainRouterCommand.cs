@@ -1,0 +1,72 @@
+using System.Globalization;
+using Tandem.Routing;
+
+namespace Tandem.Cli;
+
+/// <summary><c>tandem train-router</c>: fits the complexity scorer on labelled JSON lines and writes its model file.</summary>
+public static class TrainRouterCommand
+{
+    public static readonly OptionSpec[] Options =
+    [
+        new("--data", null, "FILE", "training data: JSON lines {\"prompt\": TEXT, \"label\": \"local\"|\"cloud\"}"),
+        new("--output", "-o", "FILE", "where to write the model (JSON)"),
+        new("--test", null, "FILE", "held-out data to report accuracy on (same format)"),
+        new("--threshold", null, "T", "score at or above which a request goes to the cloud (default 0.5)"),
+        new("--epochs", null, "N", "passes over the data (default 40)"),
+        new("--seed", null, "S", "shuffling seed (default 1)"),
+        CommonOptions.Help,
+    ];
+
+    public static int Execute(string[] args)
+    {
+        var a = Arguments.Parse("train-router", args, Options);
+        if (a.Flag("--help")) { Console.Out.Write(Usage.ForCommand("train-router")); return Program.ExitOk; }
+        a.AllowPositionals(0, "nothing");
+        string data = a.String("--data") ?? throw new UsageException("missing --data FILE");
+        string output = a.String("--output") ?? throw new UsageException("missing -o MODEL.json");
+        if (!File.Exists(data)) throw new FileNotFoundException($"training data not found: {data}", data);
+        var d = new ScorerTrainingOptions();
+        var options = d with
+        {
+            Epochs = a.Int("--epochs", d.Epochs, min: 1),
+            Seed = a.Int("--seed", d.Seed),
+            Threshold = a.Float("--threshold", (float)d.Threshold, min: 0, max: 1),
+        };
+        List<LabelledPrompt> train, test = [];
+        try
+        {
+            train = LabelledPrompt.ReadJsonLines(data);
+            if (a.String("--test") is { } t) test = LabelledPrompt.ReadJsonLines(t);
+        }
+        catch (FormatException ex) { throw new ArgumentException(ex.Message); }
+        var scorer = ComplexityScorer.Train(train, options);
+        scorer.Save(output);
+        Console.Out.WriteLine($"trained on {train.Count} prompts ({train.Count(p => p.IsCloud)} cloud) → {output}");
+        Console.Out.WriteLine("train: " + ScorerEvaluation.Of(scorer, train));
+        if (test.Count > 0)
+        {
+            Console.Out.WriteLine("test:  " + ScorerEvaluation.Of(scorer, test));
+            foreach (var lang in test.Select(p => p.Language).Distinct())
+                Console.Out.WriteLine($"  {lang ?? "?",-4} " + ScorerEvaluation.Of(scorer, test.Where(p => p.Language == lang)));
+        }
+        ReportLatency(scorer, test.Count > 0 ? test : train);
+        return Program.ExitOk;
+    }
+
+    /// <summary>Scoring time per request (features + dot product), after a warm-up, as p50/p99.</summary>
+    static void ReportLatency(ComplexityScorer scorer, List<LabelledPrompt> prompts)
+    {
+        foreach (var p in prompts) scorer.Score(p.Prompt);
+        var ms = new List<double>();
+        for (int rep = 0; rep < 20; rep++)
+            foreach (var p in prompts)
+            {
+                long t = System.Diagnostics.Stopwatch.GetTimestamp();
+                scorer.Score(p.Prompt);
+                ms.Add(System.Diagnostics.Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            }
+        ms.Sort();
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"scoring latency: p50 {ms[ms.Count / 2]:F3} ms, p99 {ms[(int)(ms.Count * 0.99)]:F3} ms over {ms.Count} scorings"));
+    }
+}

@@ -1,0 +1,114 @@
+namespace Tandem.Routing;
+
+/// <summary>
+/// The features the complexity scorer sees. Dense: log length (chars, words), turns, share of CJK and Latin
+/// letters, digit and operator density, and counts of task cues (math, code, multi-step reasoning, long-form
+/// writing, tool use, device commands) in English, Chinese and French. Hashed: word unigrams and bigrams and
+/// character 1–3-grams, FNV-1a hashed into the scorer's buckets, L2-normalised.
+/// </summary>
+public sealed class RequestFeatures
+{
+    public static readonly IReadOnlyList<string> DenseNames =
+        ["log_chars", "log_words", "turns", "cjk_share", "latin_share", "digit_share", "operator_share",
+         "cue_math", "cue_code", "cue_reasoning", "cue_longform", "cue_tool", "cue_device"];
+    public static int DenseCount => DenseNames.Count;
+
+    public double[] Dense { get; } = new double[DenseCount];
+    public List<(int Index, double Value)> Hashed { get; } = [];
+
+    // Cues are matched as lower-case substrings; Chinese cues need no word boundaries.
+    static readonly string[] MathCues =
+        ["solve", "equation", "integral", "derivative", "prove", "probability", "express", "calculate", "compute", "how many", "percent", "sqrt", "matrix",
+         "方程", "证明", "求", "积分", "导数", "概率", "计算", "多少", "几何", "函数",
+         "résou", "équation", "intégrale", "dérivée", "démontr", "probabilité", "calcule", "combien"];
+    static readonly string[] CodeCues =
+        ["code", "function", "python", "java", "sql", "algorithm", "implement", "bug", "regex", "script", "class ", "sort", "compile", "api",
+         "代码", "函数", "算法", "实现", "程序", "排序", "编程", "写一个",
+         "fonction", "programme", "algorithme", "implémente", "script", "tri "];
+    static readonly string[] ReasoningCues =
+        ["why", "explain", "step by step", "compare", "analy", "pros and cons", "trade-off", "evaluate", "strategy", "plan ", "design",
+         "为什么", "解释", "分析", "比较", "优缺点", "策略", "设计", "论证", "推理",
+         "pourquoi", "explique", "compare", "analyse", "avantages", "stratégie", "conçois", "étape par étape"];
+    static readonly string[] LongFormCues =
+        ["essay", "article", "report", "story about", "blog post", "cover letter", "summarize", "summary of", "translate", "words",
+         "文章", "论文", "报告", "作文", "总结", "翻译", "字的", "故事",
+         "rédige", "dissertation", "article", "rapport", "résume", "traduis", "lettre de motivation"];
+    static readonly string[] ToolCues =
+        ["search the web", "look up", "latest news", "book a", "stock price", "browse", "find online", "current",
+         "搜索", "查一下", "最新", "预订", "股价",
+         "recherche", "dernières nouvelles", "réserve", "cours de l'action"];
+    static readonly string[] DeviceCues =
+        ["turn on", "turn off", "switch", "set an alarm", "alarm", "timer", "volume", "brightness", "bluetooth", "wi-fi", "wifi", "flashlight",
+         "remind me", "call ", "open the", "play ", "pause", "do not disturb", "screenshot", "airplane mode", "battery",
+         "打开", "关闭", "闹钟", "音量", "亮度", "蓝牙", "手电筒", "提醒我", "打电话", "播放", "暂停", "勿扰", "截屏", "飞行模式", "定时",
+         "allume", "éteins", "réveil", "minuterie", "volume", "luminosité", "lampe torche", "rappelle-moi", "appelle", "ouvre", "joue", "mode avion", "mets"];
+
+    public static RequestFeatures Extract(string text, int turns, int buckets)
+    {
+        var f = new RequestFeatures();
+        string lower = text.ToLowerInvariant();
+        int cjk = 0, latin = 0, digits = 0, ops = 0, words = 0;
+        bool inWord = false;
+        foreach (char c in lower)
+        {
+            if (c is >= '\u4e00' and <= '\u9fff') cjk++;
+            else if (char.IsLetter(c)) latin++;
+            if (char.IsAsciiDigit(c)) digits++;
+            if (c is '+' or '=' or '*' or '/' or '^' or '<' or '>' or '²' or '³' or '∫' or '√' or '{' or '}' or '(' or ')') ops++;
+            bool letter = char.IsLetterOrDigit(c) && !(c is >= '\u4e00' and <= '\u9fff');
+            if (letter && !inWord) words++;
+            inWord = letter;
+        }
+        words += cjk / 2; // roughly two characters per Chinese word
+        double n = Math.Max(1, text.Length);
+        var d = f.Dense;
+        d[0] = Math.Log(1 + text.Length) / 5;
+        d[1] = Math.Log(1 + words) / 5;
+        d[2] = Math.Min(turns - 1, 10) / 5.0;
+        d[3] = cjk / n;
+        d[4] = latin / n;
+        d[5] = digits / n * 5;
+        d[6] = ops / n * 10;
+        d[7] = Count(lower, MathCues);
+        d[8] = Count(lower, CodeCues);
+        d[9] = Count(lower, ReasoningCues);
+        d[10] = Count(lower, LongFormCues);
+        d[11] = Count(lower, ToolCues);
+        d[12] = Count(lower, DeviceCues);
+
+        var counts = new Dictionary<int, int>();
+        int mask = buckets - 1;
+        void Bump(ReadOnlySpan<char> gram, char kind)
+        {
+            uint h = 2166136261;
+            h = (h ^ kind) * 16777619;
+            foreach (char c in gram) h = (h ^ c) * 16777619;
+            int i = (int)(h & (uint)mask);
+            counts[i] = counts.GetValueOrDefault(i) + 1;
+        }
+        // word unigrams and bigrams
+        var tokens = lower.Split([' ', '\t', '\n', ',', '.', '?', '!', ';', ':', '"', '\'', '，', '。', '？', '！', '、'], StringSplitOptions.RemoveEmptyEntries);
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            Bump(tokens[i], 'w');
+            if (i + 1 < tokens.Length) Bump(tokens[i] + " " + tokens[i + 1], 'b');
+        }
+        // character 1..3-grams over the raw lower-cased text
+        var span = lower.AsSpan();
+        for (int i = 0; i < span.Length; i++)
+            for (int len = 1; len <= 3 && i + len <= span.Length; len++)
+                Bump(span.Slice(i, len), (char)('0' + len));
+        double norm = 0;
+        foreach (var c in counts.Values) norm += (double)c * c;
+        norm = Math.Sqrt(Math.Max(norm, 1));
+        foreach (var (i, c) in counts) f.Hashed.Add((i, c / norm));
+        return f;
+    }
+
+    static double Count(string lower, string[] cues)
+    {
+        int k = 0;
+        foreach (var cue in cues) if (lower.Contains(cue, StringComparison.Ordinal)) k++;
+        return Math.Min(k, 3);
+    }
+}
