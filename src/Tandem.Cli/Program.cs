@@ -38,10 +38,12 @@ public static class Program
                 case "fingerprint-eval": return FingerprintCommand.ExecuteEval(rest);
                 case "serve": return ServeCommand.Execute(rest);
                 case "loadtest": return LoadtestCommand.Execute(rest);
+                case "audit": return AuditCommand.Execute(rest);
+                case "memory": return MemoryCommand.Execute(rest);
                 default:
                     throw new UsageException(command.StartsWith('-')
                         ? $"expected a command before options, got '{command}'; see 'tandem --help'"
-                        : $"unknown command '{command}'; expected run, chat, inspect, quantize, synth, bench, perplexity, kl, prune, fit, fingerprint, fingerprint-eval, serve or loadtest (see 'tandem --help')");
+                        : $"unknown command '{command}'; expected run, chat, inspect, quantize, synth, bench, perplexity, kl, prune, fit, fingerprint, fingerprint-eval, serve, loadtest, audit or memory (see 'tandem --help')");
             }
         }
         catch (Exception ex)

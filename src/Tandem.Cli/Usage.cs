@@ -23,6 +23,8 @@ public static class Usage
           tandem fingerprint-eval [--json]                        score the provenance methods on a benchmark set
           tandem serve [-m MODEL.gguf]... [--port N] [options]    OpenAI-compatible server with continuous batching
           tandem loadtest URL [--concurrency N] [--requests M]    load-test a server (loopback only)
+          tandem audit verify|list|append|repair [FILE] [--json]  the hash-chained audit log of decisions
+          tandem memory add|list|search|export|forget [--db FILE] the on-device personal memory
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -59,6 +61,10 @@ public static class Usage
             "Serves the models over HTTP with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/models), /health and /metrics.", ServeCommand.Options),
         ["loadtest"] = ("tandem loadtest URL [--concurrency N] [--requests M] [--max-tokens K] [--cancel-fraction F]",
             "Sends streaming chat requests to a server on this machine and reports tokens/s, time to first token and inter-token latency.", LoadtestCommand.Options),
+        ["audit"] = ("tandem audit verify|list|append|repair [FILE] [options]",
+            "The append-only audit log (JSON lines, each record hash-chained to the one before). verify checks every record and\nnames the first bad one (exit 1); list prints the records; append records a decision; repair removes an incomplete\nlast line left by a crash. FILE defaults to $TANDEM_AUDIT_LOG or ~/.local/share/tandem/audit.jsonl.", AuditCommand.Options),
+        ["memory"] = ("tandem memory add TEXT|list|search QUERY|export|forget ID...|forget --all [--db FILE] [options]",
+            "The on-device personal memory (SQLite): facts, preferences and history the user allowed. forget deletes for real:\nthe row, its search index entry, and the freed bytes (VACUUM). --db defaults to $TANDEM_MEMORY_DB or\n~/.local/share/tandem/memory.db.", MemoryCommand.Options),
     };
 
     public static string? ForCommand(string command)
