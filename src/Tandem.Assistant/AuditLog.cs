@@ -44,7 +44,7 @@ public sealed record AuditRecord(long Seq, DateTimeOffset Time, string Model, st
 public sealed class AuditLog : IDisposable
 {
     public const string GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
-    internal const int HashSuffixLength = 75; // ,"hash":"<64 hex>"}
+    public const int HashSuffixLength = 75; // ,"hash":"<64 hex>"}
 
     readonly FileStream _file;
     readonly Lock _lock = new();

@@ -132,6 +132,7 @@ public sealed class PersonalMemory : IDisposable
     public IReadOnlyList<MemoryHit> Search(string query, int limit = 5)
     {
         var words = Words(query);
+        words.ExceptWith(StopWords);
         if (words.Count == 0 || limit <= 0) return [];
         if (HasFullTextSearch)
         {
@@ -221,6 +222,15 @@ public sealed class PersonalMemory : IDisposable
         "preference" => MemoryKind.Preference,
         "history" => MemoryKind.History,
         _ => throw new ArgumentException($"unknown memory kind '{s}'; expected fact, preference or history"),
+    };
+
+    /// <summary>Query words too common to say anything about relevance (English and French; Chinese is matched per character).</summary>
+    static readonly HashSet<string> StopWords = new(StringComparer.Ordinal)
+    {
+        "a", "an", "the", "i", "me", "my", "you", "your", "we", "it", "is", "am", "are", "was", "be", "do", "does", "can",
+        "to", "of", "in", "on", "at", "for", "and", "or", "what", "how", "please", "with",
+        "je", "tu", "il", "elle", "le", "la", "les", "un", "une", "de", "des", "du", "et", "ou", "à", "est", "mon", "ma", "mes",
+        "的", "了", "我", "你", "是",
     };
 
     /// <summary>Lower-cased words (letters and digits); each CJK character counts as a word, since Chinese has no spaces.</summary>

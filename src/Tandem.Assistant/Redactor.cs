@@ -73,7 +73,7 @@ public static partial class Redactor
     private static partial Regex ChineseId();
     [GeneratedRegex(@"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")]
     private static partial Regex Card();
-    [GeneratedRegex(@"(?<![\d+])(?:(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}|\+\d{1,3}(?:[ .-]?\d{2,4}){2,5})(?!\d)")]
+    [GeneratedRegex(@"(?<![\d+])(?:(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}|\+\d{1,3}(?:[ .-]?\d{1,4}){3,6})(?!\d)")]
     private static partial Regex Phone();
     [GeneratedRegex(@"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])")]
     private static partial Regex Ipv4();
