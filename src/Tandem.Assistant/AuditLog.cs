@@ -76,6 +76,13 @@ public sealed class AuditLog : IDisposable
             long end = CompleteLength(file, length);
             if (end < length)
             {
+                // Only what an interrupted append can leave is removed: the beginning of a record. Anything else
+                // (this is not an audit log, or it was damaged) is refused, so a wrong path is never truncated.
+                byte[] tail = new byte[Math.Min(length - end, 16)];
+                file.Seek(end, SeekOrigin.Begin);
+                file.ReadExactly(tail);
+                if (!LooksLikeRecordStart(tail) || length - end > MaxRecordBytes)
+                    throw new AuditLogException($"{path} does not end like an audit log (its last {length - end} bytes are not the start of a record); nothing was changed");
                 file.SetLength(end);
                 file.Flush(flushToDisk: true);
             }
@@ -147,6 +154,14 @@ public sealed class AuditLog : IDisposable
     }
 
     public void Dispose() => _file.Dispose();
+
+    /// <summary>Longer than any record this writer produces (model names and policies are short).</summary>
+    public const int MaxRecordBytes = 64 * 1024;
+    static readonly byte[] RecordStart = "{\"seq\":"u8.ToArray();
+
+    /// <summary>Whether an incomplete line can be the beginning of a record: it starts with <c>{"seq":</c>, or is a prefix of it.</summary>
+    public static bool LooksLikeRecordStart(ReadOnlySpan<byte> tail) =>
+        tail.Length >= RecordStart.Length ? tail.StartsWith(RecordStart) : RecordStart.AsSpan().StartsWith(tail);
 
     /// <summary>Length of the file up to and including its last '\n' (0 when there is none).</summary>
     static long CompleteLength(FileStream file, long length)

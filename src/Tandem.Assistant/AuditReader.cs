@@ -34,6 +34,8 @@ public static class AuditReader
         {
             lineNo++;
             int nl = bytes.AsSpan(start).IndexOf((byte)'\n');
+            if (nl < 0 && !AuditLog.LooksLikeRecordStart(bytes.AsSpan(start, Math.Min(bytes.Length - start, 16))))
+                return Broken(path, valid, head, lineNo, null, $"line {lineNo} is incomplete and is not the start of a record ({bytes.Length - start} bytes)");
             if (nl < 0)
                 return new AuditReport(path, AuditStatus.TruncatedTail, valid, head, lineNo, null,
                     $"line {lineNo} is incomplete ({bytes.Length - start} bytes, no end of line): an interrupted write; the {valid} records before it are intact");

@@ -161,6 +161,24 @@ public class AuditLogTests
     }
 
     [Fact]
+    public void AFileThatIsNotAnAuditLogIsNeverTruncated()
+    {
+        string path = WriteLog(2);
+        File.AppendAllText(path, "some other program's data without an end of line");
+        byte[] before = File.ReadAllBytes(path);
+        var ex = Assert.Throws<AuditLogException>(() => AuditLog.Open(path).Dispose());
+        Assert.Contains("nothing was changed", ex.Message);
+        Assert.Equal(before, File.ReadAllBytes(path));
+        Assert.Equal(AuditStatus.Broken, AuditReader.Verify(path).Status);
+
+        string binary = TestData.Temp("model.gguf");
+        File.Copy(TestData.Stories260K, binary);
+        before = File.ReadAllBytes(binary);
+        Assert.Throws<AuditLogException>(() => AuditLog.Open(binary).Dispose());
+        Assert.Equal(before, File.ReadAllBytes(binary));
+    }
+
+    [Fact]
     public void KillNineMidStreamKeepsEveryCompleteRecord()
     {
         string path = TestData.Temp("audit-kill.jsonl");
