@@ -23,9 +23,26 @@ public sealed record AuditReport(string Path, AuditStatus Status, long ValidReco
 /// <summary>Reads and verifies audit logs.</summary>
 public static class AuditReader
 {
-    /// <summary>Checks every record's hash, sequence number and link to the previous record; stops at the first problem.</summary>
-    public static AuditReport Verify(string path)
+    /// <summary>
+    /// Checks every record's hash, sequence number and link to the previous record; stops at the first problem.
+    /// <paramref name="anchor"/>: a head hash saved earlier (elsewhere); the chain must still contain that record,
+    /// which is how removal of whole records from the end is detected (the chain alone cannot see it).
+    /// </summary>
+    public static AuditReport Verify(string path, string? anchor = null)
     {
+        var report = VerifyChain(path, anchor?.Trim().ToLowerInvariant(), out bool anchorSeen);
+        if (anchor is not null && !anchorSeen && report.Status != AuditStatus.Broken && anchor.Trim() != AuditLog.GenesisHash)
+            return report with
+            {
+                Status = AuditStatus.Broken, FirstBadLine = (int)report.ValidRecords + 1, FirstBadSeq = null,
+                Problem = $"the record with hash {Short(anchor.Trim())} (the saved head) is not in the log: records were removed from its end",
+            };
+        return report;
+    }
+
+    static AuditReport VerifyChain(string path, string? anchor, out bool anchorSeen)
+    {
+        anchorSeen = false;
         byte[] bytes = ReadAll(path);
         long valid = 0;
         string head = AuditLog.GenesisHash;
@@ -54,6 +71,7 @@ public static class AuditReader
                     $"prev hash {Short(record.Prev)} does not match the previous record's hash {Short(head)}: the previous record was changed or removed");
             valid++;
             head = record.Hash;
+            if (head == anchor) anchorSeen = true;
         }
         return new AuditReport(path, AuditStatus.Intact, valid, head, 0, null, null);
     }

@@ -10,6 +10,7 @@ public static class AuditCommand
     public static readonly OptionSpec[] Options =
     [
         new("--json", null, null, "verify/list: print JSON (verify: one object; list: one record per line)"),
+        new("--head", null, "HASH", "verify: a head hash saved earlier; fails if that record is gone (records cut from the end)"),
         new("--model", null, "NAME", "append: the model that answered"),
         new("--model-file", "-m", "FILE", "append: a GGUF; its name is the model and its SHA-256 the version"),
         new("--model-version", null, "V", "append: the model's version (default: the file's SHA-256, or 'unknown')"),
@@ -36,7 +37,7 @@ public static class AuditCommand
         string path = a.Positionals.Count > 1 ? a.Positionals[1] : DefaultPath;
         return sub switch
         {
-            "verify" => Verify(path, a.Flag("--json")),
+            "verify" => Verify(path, a.String("--head"), a.Flag("--json")),
             "list" => List(path, a.Flag("--json")),
             "append" => Append(path, a),
             "repair" => Repair(path),
@@ -44,9 +45,9 @@ public static class AuditCommand
         };
     }
 
-    static int Verify(string path, bool json)
+    static int Verify(string path, string? head, bool json)
     {
-        var r = AuditReader.Verify(path);
+        var r = AuditReader.Verify(path, head);
         if (json)
         {
             using var w = new Utf8JsonWriter(Console.OpenStandardOutput(), new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });

@@ -116,6 +116,28 @@ public class AuditLogTests
     }
 
     [Fact]
+    public void RecordsCutFromTheEndAreDetectedAgainstASavedHead()
+    {
+        string path = WriteLog(5);
+        string savedHead = AuditReader.Verify(path).HeadHash;
+        Assert.Equal(AuditStatus.Intact, AuditReader.Verify(path, savedHead).Status);
+        using (var log = AuditLog.Open(path)) log.Append(Entry(6));
+        Assert.Equal(AuditStatus.Intact, AuditReader.Verify(path, savedHead).Status); // later appends are fine
+
+        var lines = Lines(path);
+        File.WriteAllText(path, string.Join("\n", lines[..3]) + "\n");
+        Assert.Equal(AuditStatus.Intact, AuditReader.Verify(path).Status); // the chain alone cannot see it
+        var report = AuditReader.Verify(path, savedHead);
+        Assert.Equal(AuditStatus.Broken, report.Status);
+        Assert.Equal(3, report.ValidRecords);
+        Assert.Contains("removed from its end", report.Problem);
+
+        var cli = TandemProcess.Run("audit", "verify", path, "--head", savedHead);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("removed from its end", cli.Stdout);
+    }
+
+    [Fact]
     public void TruncatedTailIsDetectedAndRepairedWithoutTouchingEarlierRecords()
     {
         string path = WriteLog(3);
