@@ -46,7 +46,7 @@ public sealed class AuditLog : IDisposable
     public const string GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
     public const int HashSuffixLength = 75; // ,"hash":"<64 hex>"}
 
-    readonly FileStream _file;
+    readonly FileStream _file, _writerLock;
     readonly Lock _lock = new();
     long _lastSeq;
     string _lastHash;
@@ -57,9 +57,9 @@ public sealed class AuditLog : IDisposable
     public long LastSeq => _lastSeq;
     public string LastHash => _lastHash;
 
-    AuditLog(string path, FileStream file, long repaired, long lastSeq, string lastHash)
+    AuditLog(string path, FileStream file, FileStream writerLock, long repaired, long lastSeq, string lastHash)
     {
-        Path = path; _file = file; RepairedBytes = repaired; _lastSeq = lastSeq; _lastHash = lastHash;
+        Path = path; _file = file; _writerLock = writerLock; RepairedBytes = repaired; _lastSeq = lastSeq; _lastHash = lastHash;
     }
 
     /// <summary>Opens (or creates) a log for appending. An incomplete last line left by a crash is truncated away;
@@ -68,8 +68,14 @@ public sealed class AuditLog : IDisposable
     {
         string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
+        // One writer at a time: an exclusive lock on a side file (the log itself stays readable by verify and list).
+        FileStream writerLock;
+        try { writerLock = new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException ex) { throw new AuditLogException($"audit log {path} is open for writing by another process ({ex.Message})"); }
         // bufferSize 0: every Write goes straight to one write(2) of the whole line.
-        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
+        FileStream file;
+        try { file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0); }
+        catch { writerLock.Dispose(); throw; }
         try
         {
             long length = file.Length;
@@ -96,11 +102,12 @@ public sealed class AuditLog : IDisposable
                 seq = record.Seq; hash = record.Hash;
             }
             file.Seek(0, SeekOrigin.End);
-            return new AuditLog(path, file, length - end, seq, hash);
+            return new AuditLog(path, file, writerLock, length - end, seq, hash);
         }
         catch
         {
             file.Dispose();
+            writerLock.Dispose();
             throw;
         }
     }
@@ -153,7 +160,11 @@ public sealed class AuditLog : IDisposable
         }
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose()
+    {
+        _file.Dispose();
+        _writerLock.Dispose();
+    }
 
     /// <summary>Longer than any record this writer produces (model names and policies are short).</summary>
     public const int MaxRecordBytes = 64 * 1024;

@@ -67,8 +67,12 @@ public static class MemoryCommand
                 {
                     // Written beside the target and renamed, so a failed export leaves no half-written file.
                     string tmp = output + ".tmp";
-                    File.WriteAllText(tmp, json + "\n");
-                    File.Move(tmp, output, overwrite: true);
+                    try
+                    {
+                        File.WriteAllText(tmp, json + "\n");
+                        File.Move(tmp, output, overwrite: true);
+                    }
+                    finally { File.Delete(tmp); }
                 }
                 else Console.Out.WriteLine(json);
                 return Program.ExitOk;

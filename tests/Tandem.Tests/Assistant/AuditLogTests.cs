@@ -68,6 +68,20 @@ public class AuditLogTests
     }
 
     [Fact]
+    public void OnlyOneWriterAtATime()
+    {
+        string path = WriteLog(1);
+        using (var first = AuditLog.Open(path))
+        {
+            var ex = Assert.Throws<AuditLogException>(() => AuditLog.Open(path).Dispose());
+            Assert.Contains("open for writing by another process", ex.Message);
+            Assert.Equal(AuditStatus.Intact, AuditReader.Verify(path).Status); // readers are not blocked
+            first.Append(Entry(2));
+        }
+        using (var again = AuditLog.Open(path)) Assert.Equal(2, again.LastSeq);
+    }
+
+    [Fact]
     public void EditedRecordIsDetected()
     {
         string path = WriteLog(4);
