@@ -25,6 +25,8 @@ public static class Usage
           tandem loadtest URL [--concurrency N] [--requests M]    load-test a server (loopback only)
           tandem ask "QUESTION" [--cloud URL --cloud-model M] [--mode MODE] [--explain]   answer on the device or in the cloud
           tandem train-router --data FILE -o MODEL.json [--test FILE]   train the device/cloud complexity scorer
+          tandem audit verify|list|append|repair [FILE] [--json]  the hash-chained audit log of decisions
+          tandem memory add|list|search|export|forget [--db FILE] the on-device personal memory
 
         Without -m, run and chat use the embedded stories260K.gguf (a 260K-parameter TinyStories model).
         'tandem COMMAND --help' lists a command's options.
@@ -65,6 +67,10 @@ public static class Usage
             "Routes the question to the local model or an OpenAI-compatible cloud (complexity, personal data, device state, budgets),\nstreams the answer, and with --explain says why it went where it went.", AskCommand.Options),
         ["train-router"] = ("tandem train-router --data FILE -o MODEL.json [--test FILE] [--threshold T]",
             "Trains the complexity scorer (logistic regression over hashed n-grams and request features) on labelled JSON lines.", TrainRouterCommand.Options),
+        ["audit"] = ("tandem audit verify|list|append|repair [FILE] [options]",
+            "The append-only audit log (JSON lines, each record hash-chained to the one before). verify checks every record and\nnames the first bad one (exit 1); list prints the records; append records a decision; repair removes an incomplete\nlast line left by a crash. FILE defaults to $TANDEM_AUDIT_LOG or ~/.local/share/tandem/audit.jsonl.", AuditCommand.Options),
+        ["memory"] = ("tandem memory add TEXT|list|search QUERY|export|forget ID...|forget --all [--db FILE] [options]",
+            "The on-device personal memory (SQLite): facts, preferences and history the user allowed. forget deletes for real:\nthe row, its search index entry, and the freed bytes (VACUUM). --db defaults to $TANDEM_MEMORY_DB or\n~/.local/share/tandem/memory.db.", MemoryCommand.Options),
     };
 
     public static string? ForCommand(string command)
