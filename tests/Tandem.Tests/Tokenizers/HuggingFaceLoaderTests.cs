@@ -72,3 +72,29 @@ public class HuggingFaceLoaderTokenizerTests
         Assert.Equal([262, 260, 'o', 'r', 'l', 'd'], tok.Encode("world", addSpecial: true, parseSpecial: false));
     }
 }
+
+/// <summary>The abstract surface stays implementable (e.g. by test doubles elsewhere); Decode and streaming work on it.</summary>
+public class CustomTokenizerSubclassTests
+{
+    sealed class CharTokenizer : Tokenizer
+    {
+        public CharTokenizer() { EosId = 0; }
+        public override int VocabSize => 128;
+        public override int[] Encode(string text, bool addSpecial, bool parseSpecial) => text.Select(c => (int)c).ToArray();
+        public override byte[] TokenBytes(int id, bool renderSpecial = false) => id == 0 && !renderSpecial ? [] : [(byte)id];
+        public override string TokenText(int id) => ((char)id).ToString();
+        public override bool IsEndOfGeneration(int id) => id == 0;
+        public override bool IsControl(int id) => id == 0;
+    }
+
+    [Fact]
+    public void DecodeAndStreamingWorkOnAnyTokenizer()
+    {
+        var tok = new CharTokenizer();
+        var ids = tok.Encode("hi there", false, false);
+        Assert.Equal("hi there", tok.Decode(ids));
+        var dec = new StreamingDecoder(tok);
+        Assert.Equal("hi there", string.Concat(ids.Select(dec.Push)) + dec.Flush());
+        Assert.Equal((int)'t', tok.TokenId("t"));
+    }
+}
