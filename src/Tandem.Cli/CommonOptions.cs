@@ -29,6 +29,10 @@ public static class CommonOptions
 
     public static readonly OptionSpec Help = new("--help", "-h", null, "show this help");
     public static readonly OptionSpec Model = new("--model", "-m", "FILE", "GGUF model (default: the embedded stories260K.gguf)");
+    public static readonly OptionSpec Json = new("--json", null, null, "print one JSON object");
+    public static readonly OptionSpec TextFile = new("--file", "-f", "TEXT", "text file to score (required)");
+    public static readonly OptionSpec WindowContext = new("--ctx", "-c", "N", "tokens per window (default 512)");
+    public static readonly OptionSpec Chunks = new("--chunks", null, "N", "score at most N windows (default: all)");
     public static readonly OptionSpec Threads = new("--threads", "-t", "N", "worker threads (default: physical cores)");
     public static readonly OptionSpec Context = new("--ctx-size", "-c", "N", $"context length in tokens (default: the model's, at most {MaxDefaultContext})");
 

@@ -16,14 +16,14 @@ public static class FingerprintCommand
 {
     public static readonly OptionSpec[] Options =
     [
-        new("--json", null, null, "print one JSON object"),
+        CommonOptions.Json,
         new("--plot", null, "OUT.svg", "write an SVG of the per-layer signatures"),
         CommonOptions.Help,
     ];
 
     public static readonly OptionSpec[] EvalOptions =
     [
-        new("--json", null, null, "print one JSON object"),
+        CommonOptions.Json,
         CommonOptions.Help,
     ];
 

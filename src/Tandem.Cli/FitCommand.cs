@@ -14,7 +14,7 @@ public static class FitCommand
         new("--device", null, "PROFILE", "built-in profile (" + string.Join(", ", DeviceProfile.Builtin.Select(p => p.Name)) + ") or a JSON file (required)"),
         new("--ctx", "-c", "N", "context length the KV cache is sized for (default 4096)"),
         CommonOptions.Threads,
-        new("--json", null, null, "print one JSON object"),
+        CommonOptions.Json,
         CommonOptions.Help,
     ];
 

@@ -62,7 +62,7 @@ public static class InspectCommand
 {
     public static readonly OptionSpec[] Options =
     [
-        new("--json", null, null, "print one JSON object"),
+        CommonOptions.Json,
         CommonOptions.Help,
     ];
 

@@ -10,11 +10,11 @@ public static class KlCommand
     [
         new("--model", "-m", "BASE", "the reference model (required)"),
         new("--model2", "-m2", "CANDIDATE", "the model compared with it (required; same vocabulary)"),
-        new("--file", "-f", "TEXT", "text file to score (required)"),
-        new("--ctx", "-c", "N", "tokens per window (default 512)"),
-        new("--chunks", null, "N", "score at most N windows (default: all)"),
+        CommonOptions.TextFile,
+        CommonOptions.WindowContext,
+        CommonOptions.Chunks,
         CommonOptions.Threads,
-        new("--json", null, null, "print one JSON object"),
+        CommonOptions.Json,
         CommonOptions.Help,
     ];
 

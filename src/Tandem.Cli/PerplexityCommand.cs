@@ -11,11 +11,11 @@ public static class PerplexityCommand
     public static readonly OptionSpec[] Options =
     [
         CommonOptions.Model,
-        new("--file", "-f", "TEXT", "text file to score (required)"),
-        new("--ctx", "-c", "N", "tokens per window (default 512)"),
-        new("--chunks", null, "N", "score at most N windows (default: all)"),
+        CommonOptions.TextFile,
+        CommonOptions.WindowContext,
+        CommonOptions.Chunks,
         CommonOptions.Threads,
-        new("--json", null, null, "print one JSON object"),
+        CommonOptions.Json,
         CommonOptions.Help,
     ];
 

@@ -20,7 +20,7 @@ public static class PruneCommand
         new("--calib", null, "FILE", "calibration text (default: the shipped stories sample)"),
         new("--calib-chunks", null, "N", "calibration windows of 128 tokens to run (default 8)"),
         CommonOptions.Threads,
-        new("--json", null, null, "print one JSON object"),
+        CommonOptions.Json,
         CommonOptions.Help,
     ];
 

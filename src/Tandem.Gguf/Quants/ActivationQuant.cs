@@ -32,11 +32,7 @@ public static unsafe partial class ActivationQuant
             QuantizeReference(type, x, dst);
             return;
         }
-        var info = GgmlTypeInfo.Of(type);
-        if (x.Length % info.BlockSize != 0)
-            throw new ArgumentException($"Length {x.Length} is not a multiple of the {info.Name} block size.", nameof(x));
-        long need = info.RowBytes(x.Length);
-        if (dst.Length < need) throw new ArgumentException($"Destination needs {need} bytes.", nameof(dst));
+        var info = Quantizer.CheckRow(type, x.Length, dst.Length);
         fixed (float* px = x)
         fixed (byte* pd = dst)
         {
@@ -56,20 +52,19 @@ public static unsafe partial class ActivationQuant
     /// <summary>Scalar reference of <see cref="Quantize"/>.</summary>
     public static void QuantizeReference(GgmlType type, ReadOnlySpan<float> x, Span<byte> dst)
     {
-        var info = GgmlTypeInfo.Of(type);
-        if (x.Length % info.BlockSize != 0)
-            throw new ArgumentException($"Length {x.Length} is not a multiple of the {info.Name} block size.", nameof(x));
-        long need = info.RowBytes(x.Length);
-        if (dst.Length < need) throw new ArgumentException($"Destination needs {need} bytes.", nameof(dst));
+        // Float conversions are the same for activations and weights; only the Q8 roundings are x86-specific here.
+        if (type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)
+        {
+            Quantizer.Quantize(type, x, dst);
+            return;
+        }
+        var info = Quantizer.CheckRow(type, x.Length, dst.Length);
         fixed (float* px = x)
         fixed (byte* pd = dst)
         {
             int n = x.Length;
             switch (type)
             {
-                case GgmlType.F32: Buffer.MemoryCopy(px, pd, (long)n * 4, (long)n * 4); break;
-                case GgmlType.F16: for (int i = 0; i < n; i++) ((ushort*)pd)[i] = FloatConv.F32ToF16(px[i]); break;
-                case GgmlType.BF16: for (int i = 0; i < n; i++) ((ushort*)pd)[i] = FloatConv.F32ToBF16(px[i]); break;
                 case GgmlType.Q8_0: Q8_0(px, (BlockQ8_0*)pd, n); break;
                 case GgmlType.Q8_1: Q8_1(px, (BlockQ8_1*)pd, n); break;
                 case GgmlType.Q8_K: Q8_K(px, (BlockQ8_K*)pd, n); break;

@@ -13,14 +13,21 @@ public static unsafe class Quantizer
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0
         or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
+    /// <summary>Checks that a row of <paramref name="elements"/> is whole blocks of <paramref name="type"/> and fits <paramref name="dstBytes"/>.</summary>
+    public static GgmlTypeInfo CheckRow(GgmlType type, int elements, int dstBytes)
+    {
+        var info = GgmlTypeInfo.Of(type);
+        if (elements % info.BlockSize != 0)
+            throw new ArgumentException($"Length {elements} is not a multiple of the {info.Name} block size {info.BlockSize}.", "x");
+        long need = info.RowBytes(elements);
+        if (dstBytes < need) throw new ArgumentException($"Destination needs {need} bytes.", "dst");
+        return info;
+    }
+
     /// <summary>Quantizes <paramref name="x"/> (a whole number of blocks) into <paramref name="dst"/>.</summary>
     public static void Quantize(GgmlType type, ReadOnlySpan<float> x, Span<byte> dst)
     {
-        var info = GgmlTypeInfo.Of(type);
-        if (x.Length % info.BlockSize != 0)
-            throw new ArgumentException($"Length {x.Length} is not a multiple of the {info.Name} block size {info.BlockSize}.", nameof(x));
-        long need = info.RowBytes(x.Length);
-        if (dst.Length < need) throw new ArgumentException($"Destination needs {need} bytes.", nameof(dst));
+        var info = CheckRow(type, x.Length, dst.Length);
         fixed (float* px = x)
         fixed (byte* pd = dst)
         {
