@@ -28,6 +28,7 @@ public sealed unsafe class InferenceSession : IDisposable
     // Activations for up to BatchSize tokens, row-major [token][feature].
     readonly float[] _x, _xb, _xb2, _q, _k, _v, _att, _gate, _up, _logits;
     readonly byte[] _prepared;
+    Gguf.GgmlType _preparedType;
     readonly float[] _ropeCos, _ropeSin;
     // Per token of the current step: its sequence, its position, and which rows produce logits.
     readonly int[] _stepSequence, _stepPosition, _stepTokens, _logitRows;
@@ -219,8 +220,8 @@ public sealed unsafe class InferenceSession : IDisposable
             NormRows(_x, lw.AttentionNorm, _xb, n, d);
             Emit("attn_norm", layer, _xb, n * d);
             MatMul(lw.Query, _xb, n, _q);
-            MatMul(lw.Key, _xb, n, _k);
-            MatMul(lw.Value, _xb, n, _v);
+            MatMul(lw.Key, _xb, n, _k, sameInput: true);
+            MatMul(lw.Value, _xb, n, _v, sameInput: true);
             Emit("Vcur", layer, _v, n * _c.ValueLength);
             if (lw.QueryNorm is not null) NormHeads(_q, lw.QueryNorm, n * _c.HeadCount);
             if (lw.KeyNorm is not null) NormHeads(_k, lw.KeyNorm, n * _c.HeadCountKv);
@@ -239,7 +240,7 @@ public sealed unsafe class InferenceSession : IDisposable
             NormRows(_x, lw.FeedForwardNorm, _xb, n, d);
             Emit("ffn_norm", layer, _xb, n * d);
             MatMul(lw.Gate, _xb, n, _gate);
-            MatMul(lw.Up, _xb, n, _up);
+            MatMul(lw.Up, _xb, n, _up, sameInput: true);
             Emit("ffn_gate", layer, _gate, n * _c.FeedForwardLength);
             Emit("ffn_up", layer, _up, n * _c.FeedForwardLength);
             SwiGlu.Apply(_gate.AsSpan(0, n * _c.FeedForwardLength), _up.AsSpan(0, n * _c.FeedForwardLength), _c.FeedForwardLength);
@@ -327,12 +328,16 @@ public sealed unsafe class InferenceSession : IDisposable
         for (int i = 0; i < count; i++) x[i] += delta[i];
     }
 
-    void MatMul(Linear w, float[] input, int rows, float[] output)
+    /// <param name="sameInput">the input is unchanged since the previous MatMul (Q/K/V, gate/up): when that one prepared the
+    /// activations in the same type, they are reused rather than converted again.</param>
+    void MatMul(Linear w, float[] input, int rows, float[] output, bool sameInput = false)
     {
         var kernel = w.Kernel;
         long preparedRow = kernel.ActivationRowBytes(w.InFeatures);
-        for (int t = 0; t < rows; t++)
-            kernel.PrepareActivation(input.AsSpan(t * w.InFeatures, w.InFeatures), _prepared.AsSpan((int)(t * preparedRow), (int)preparedRow));
+        if (!(sameInput && _preparedType == kernel.ActivationType))
+            for (int t = 0; t < rows; t++)
+                kernel.PrepareActivation(input.AsSpan(t * w.InFeatures, w.InFeatures), _prepared.AsSpan((int)(t * preparedRow), (int)preparedRow));
+        _preparedType = kernel.ActivationType;
         fixed (byte* prepared = _prepared)
         fixed (float* outPtr = output)
         {
