@@ -25,7 +25,7 @@ namespace Tandem.Engine.Kernels;
 /// values are the same), see <see cref="ActivationQuant"/>.
 /// The scalar methods here are the reference; the AVX2 ones give identical results faster.
 /// </summary>
-public static unsafe class GgmlQ0Dot
+public static unsafe partial class GgmlQ0Dot
 {
     /// <summary>hsum_float_8: 128-bit halves added, then (0+2)+(1+3).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -210,7 +210,7 @@ public static unsafe class GgmlQ0Dot
         public static Vector256<sbyte> Quants(byte* blk) => Vector256.Load(((BlockQ8_0*)blk)->Qs);
     }
 
-    public struct Q4_0Block : IBlock32
+    public partial struct Q4_0Block : IBlock32
     {
         public static int Size => 18;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -224,7 +224,7 @@ public static unsafe class GgmlQ0Dot
         public static Vector256<sbyte> Quants(byte* blk) => Nibbles(((BlockQ4_1*)blk)->Qs);
     }
 
-    public struct Q5_0Block : IBlock32
+    public partial struct Q5_0Block : IBlock32
     {
         public static int Size => 22;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -641,8 +641,8 @@ public static unsafe class GgmlQ0Dot
     public static TileFn? TileAvx512For(GgmlType type) => !Avx512BW.IsSupported ? null : type switch
     {
         GgmlType.Q8_0 => TileAvx512<Q8_0Block>,
-        GgmlType.Q4_0 => TileAvx512<Q4_0Block>,
-        GgmlType.Q5_0 => TileAvx512<Q5_0Block>,
+        GgmlType.Q4_0 => TileOffsetAvx512<Q4_0Block>,
+        GgmlType.Q5_0 => TileOffsetAvx512<Q5_0Block>,
         _ => null,
     };
 
