@@ -333,39 +333,6 @@ public static unsafe partial class GgmlQ0Dot
         }
     }
 
-    /// <summary>One weight block of one row, ready for 512-bit steps: |x| and the sign mask in both halves, d broadcast.</summary>
-    readonly struct WideBlock
-    {
-        public readonly Vector512<byte> Abs;
-        public readonly Vector512<sbyte> Negative;
-        public readonly Vector512<float> D;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public WideBlock(Vector256<sbyte> x, float d)
-        {
-            var ax = Avx2.Sign(x, x).AsByte();
-            Abs = Vector512.Create(ax, ax);
-            Negative = Vector512.LessThan(Vector512.Create(x, x), Vector512<sbyte>.Zero);
-            D = Vector512.Create(d);
-        }
-    }
-
-    /// <summary>Two tokens' activation block (quants and scales side by side), shared by the rows of a tile.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<sbyte> PairQuants(byte* y0, byte* y1) => Vector512.Create(Vector256.Load((sbyte*)y0 + 2), Vector256.Load((sbyte*)y1 + 2));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> PairScales(byte* y0, byte* y1) =>
-        Vector512.Create(Vector256.Create(HalfTable.ToF32(*(ushort*)y0)), Vector256.Create(HalfTable.ToF32(*(ushort*)y1)));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> PairStep(in WideBlock w, Vector512<sbyte> y, Vector512<float> da, Vector512<float> acc)
-    {
-        var sy = Vector512.ConditionalSelect(w.Negative, Vector512<sbyte>.Zero - y, y);
-        var lanes = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(w.Abs, sy), Vector512.Create((short)1));
-        return Avx512F.FusedMultiplyAdd(w.D * da, Avx512F.ConvertToVector512Single(lanes), acc);
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void StorePairs(float* o, long os, float bias, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
     {
@@ -373,121 +340,6 @@ public static unsafe partial class GgmlQ0Dot
         o[2 * os] = Hsum8(a1.GetLower()) + bias; o[3 * os] = Hsum8(a1.GetUpper()) + bias;
         o[4 * os] = Hsum8(a2.GetLower()) + bias; o[5 * os] = Hsum8(a2.GetUpper()) + bias;
         o[6 * os] = Hsum8(a3.GetLower()) + bias; o[7 * os] = Hsum8(a3.GetUpper()) + bias;
-    }
-
-    /// <summary>
-    /// As <see cref="TileAvx2{T}"/> with 512-bit registers holding two tokens each: two weight rows × eight tokens per
-    /// step, so each activation load serves two rows and each weight decode eight tokens. Lanes 0–7 and 8–15 are two
-    /// independent outputs, each the same FMA chain as the AVX2 vec_dot.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void TileAvx512<T>(in MatMulOperands op, int rowStart, int rowEnd) where T : struct, IBlock32
-    {
-        int nb = op.N / 32, tokens = op.Tokens;
-        long ys = op.ActivationRowBytes, os = op.OutputStride;
-        // A token group's activations laid out as the steps read them (two tokens' quants and scales per 64 bytes),
-        // built once per group in this thread's scratch; rows are the inner loop, so their weights come from L2 per group.
-        byte* scratch = KernelScratch.Get(nb * 8 * 128L);
-        var quants = (Vector512<sbyte>*)scratch;
-        var scales = (Vector512<float>*)(scratch + nb * 8 * 64L);
-        int t = 0;
-        for (; t + 16 <= tokens; t += 16)
-        {
-            LayOutPairs(op.Activations + t * ys, ys, nb, pairs: 8, quants, scales);
-            Group16<T>(op, t, rowStart, rowEnd, quants, scales);
-        }
-        if (t + 8 <= tokens)
-        {
-            LayOutPairs(op.Activations + t * ys, ys, nb, pairs: 4, quants, scales);
-            Group8<T>(op, t, rowStart, rowEnd, quants, scales);
-            t += 8;
-        }
-        if (t < tokens)
-            TileAvx2<T>(op with { Activations = op.Activations + t * ys, Tokens = tokens - t, Output = op.Output + (long)t * os }, rowStart, rowEnd);
-    }
-
-    static void LayOutPairs(byte* y0, long ys, int nb, int pairs, Vector512<sbyte>* quants, Vector512<float>* scales)
-    {
-        for (int ib = 0; ib < nb; ib++)
-        {
-            byte* y = y0 + ib * 34L;
-            for (int p = 0; p < pairs; p++)
-            {
-                quants[ib * pairs + p] = PairQuants(y + 2 * p * ys, y + (2 * p + 1) * ys);
-                scales[ib * pairs + p] = PairScales(y + 2 * p * ys, y + (2 * p + 1) * ys);
-            }
-        }
-    }
-
-    /// <summary>Sixteen tokens (eight pairs) × two rows per step; an odd last row goes through the AVX2 tile.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Group16<T>(in MatMulOperands op, int t, int rowStart, int rowEnd, Vector512<sbyte>* quants, Vector512<float>* scales)
-        where T : struct, IBlock32
-    {
-        int nb = op.N / 32, pairedRowEnd = rowStart + (rowEnd - rowStart) / 2 * 2;
-        long os = op.OutputStride;
-        for (int r = rowStart; r < pairedRowEnd; r += 2)
-        {
-            byte* row0 = op.Weights + r * op.RowBytes, row1 = row0 + op.RowBytes;
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
-            for (int ib = 0; ib < nb; ib++)
-            {
-                byte* w0 = row0 + ib * T.Size, w1 = row1 + ib * T.Size;
-                var x0 = new WideBlock(T.Quants(w0), HalfTable.ToF32(*(ushort*)w0));
-                var x1 = new WideBlock(T.Quants(w1), HalfTable.ToF32(*(ushort*)w1));
-                var q = quants + ib * 8;
-                var d = scales + ib * 8;
-                a0 = PairStep(x0, q[0], d[0], a0); b0 = PairStep(x1, q[0], d[0], b0);
-                a1 = PairStep(x0, q[1], d[1], a1); b1 = PairStep(x1, q[1], d[1], b1);
-                a2 = PairStep(x0, q[2], d[2], a2); b2 = PairStep(x1, q[2], d[2], b2);
-                a3 = PairStep(x0, q[3], d[3], a3); b3 = PairStep(x1, q[3], d[3], b3);
-                a4 = PairStep(x0, q[4], d[4], a4); b4 = PairStep(x1, q[4], d[4], b4);
-                a5 = PairStep(x0, q[5], d[5], a5); b5 = PairStep(x1, q[5], d[5], b5);
-                a6 = PairStep(x0, q[6], d[6], a6); b6 = PairStep(x1, q[6], d[6], b6);
-                a7 = PairStep(x0, q[7], d[7], a7); b7 = PairStep(x1, q[7], d[7], b7);
-            }
-            float* o = op.Output + t * os + r;
-            float bias0 = op.Bias is null ? 0f : op.Bias[r], bias1 = op.Bias is null ? 0f : op.Bias[r + 1];
-            StorePairs(o, os, bias0, a0, a1, a2, a3);
-            StorePairs(o + 8 * os, os, bias0, a4, a5, a6, a7);
-            StorePairs(o + 1, os, bias1, b0, b1, b2, b3);
-            StorePairs(o + 1 + 8 * os, os, bias1, b4, b5, b6, b7);
-        }
-        if (pairedRowEnd < rowEnd)
-            TileAvx2<T>(op with { Activations = op.Activations + t * op.ActivationRowBytes, Tokens = 16, Output = op.Output + (long)t * os }, pairedRowEnd, rowEnd);
-    }
-
-    /// <summary>Eight tokens (four pairs) × two rows per step; an odd last row goes through the AVX2 tile.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Group8<T>(in MatMulOperands op, int t, int rowStart, int rowEnd, Vector512<sbyte>* quants, Vector512<float>* scales)
-        where T : struct, IBlock32
-    {
-        int nb = op.N / 32, pairedRowEnd = rowStart + (rowEnd - rowStart) / 2 * 2;
-        long os = op.OutputStride;
-        for (int r = rowStart; r < pairedRowEnd; r += 2)
-        {
-            byte* row0 = op.Weights + r * op.RowBytes, row1 = row0 + op.RowBytes;
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
-            for (int ib = 0; ib < nb; ib++)
-            {
-                byte* w0 = row0 + ib * T.Size, w1 = row1 + ib * T.Size;
-                var x0 = new WideBlock(T.Quants(w0), HalfTable.ToF32(*(ushort*)w0));
-                var x1 = new WideBlock(T.Quants(w1), HalfTable.ToF32(*(ushort*)w1));
-                var q = quants + ib * 4;
-                var d = scales + ib * 4;
-                a0 = PairStep(x0, q[0], d[0], a0); b0 = PairStep(x1, q[0], d[0], b0);
-                a1 = PairStep(x0, q[1], d[1], a1); b1 = PairStep(x1, q[1], d[1], b1);
-                a2 = PairStep(x0, q[2], d[2], a2); b2 = PairStep(x1, q[2], d[2], b2);
-                a3 = PairStep(x0, q[3], d[3], a3); b3 = PairStep(x1, q[3], d[3], b3);
-            }
-            float* o = op.Output + t * os + r;
-            StorePairs(o, os, op.Bias is null ? 0f : op.Bias[r], a0, a1, a2, a3);
-            StorePairs(o + 1, os, op.Bias is null ? 0f : op.Bias[r + 1], b0, b1, b2, b3);
-        }
-        if (pairedRowEnd < rowEnd)
-            TileAvx2<T>(op with { Activations = op.Activations + t * op.ActivationRowBytes, Tokens = 8, Output = op.Output + (long)t * os }, pairedRowEnd, rowEnd);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -640,9 +492,9 @@ public static unsafe partial class GgmlQ0Dot
     /// <summary>The multi-token AVX-512 tile for a weight type with Q8_0 activations, or null.</summary>
     public static TileFn? TileAvx512For(GgmlType type) => !Avx512BW.IsSupported ? null : type switch
     {
-        GgmlType.Q8_0 => TileAvx512<Q8_0Block>,
-        GgmlType.Q4_0 => TileOffsetAvx512<Q4_0Block>,
-        GgmlType.Q5_0 => TileOffsetAvx512<Q5_0Block>,
+        GgmlType.Q8_0 => TileAvx512<Q8_0Block, SignedRow<Q8_0Block>>,
+        GgmlType.Q4_0 => TileAvx512<Q4_0Block, OffsetRow<Q4_0Block>>,
+        GgmlType.Q5_0 => TileAvx512<Q5_0Block, OffsetRow<Q5_0Block>>,
         _ => null,
     };
 

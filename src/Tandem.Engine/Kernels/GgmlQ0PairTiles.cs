@@ -1,0 +1,271 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Tandem.Gguf.Quants;
+
+namespace Tandem.Engine.Kernels;
+
+/// <summary>A 32-element block whose quants are an unsigned value minus a fixed offset (Q4_0: q − 8, Q5_0: q − 16).</summary>
+public unsafe interface IOffsetBlock32 : GgmlQ0Dot.IBlock32
+{
+    /// <summary>The block's quants before the offset is subtracted, 0..2^bits−1.</summary>
+    static abstract Vector256<byte> Unsigned(byte* blk);
+    static abstract byte Offset { get; }
+}
+
+/// <summary>
+/// One weight row's block, ready for the 512-bit pair steps, and how a token pair's activation block is laid out for
+/// it. A step yields, for two tokens side by side, the vec_dot's eight integer lanes (Σ x·y over four elements).
+/// </summary>
+public unsafe interface IPairRow<TSelf> where TSelf : struct, IPairRow<TSelf>
+{
+    static abstract TSelf Load(byte* block);
+    /// <summary>Fills the 64 bytes after a pair's quants and scales with what <see cref="Lanes"/> needs of the pair.</summary>
+    static abstract Vector512<int> Auxiliary(Vector512<sbyte> pairQuants);
+    /// <summary>Whether eight-token groups can run four rows per step without spilling (a row form's registers × 4 + 16 accumulators).</summary>
+    static abstract bool FourRows { get; }
+    Vector512<float> D { get; }
+    Vector512<int> Lanes(byte* pair);
+}
+
+public static unsafe partial class GgmlQ0Dot
+{
+    public partial struct Q4_0Block : IOffsetBlock32
+    {
+        public static byte Offset => 8;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<byte> Unsigned(byte* blk) => Nibbles(((BlockQ4_0*)blk)->Qs).AsByte();
+    }
+
+    public partial struct Q5_0Block : IOffsetBlock32
+    {
+        public static byte Offset => 16;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<byte> Unsigned(byte* blk)
+        {
+            var b = (BlockQ5_0*)blk;
+            return Nibbles(b->Qs).AsByte() | (BitsToBytes(b->Qh) & Vector256.Create((byte)0x10));
+        }
+    }
+
+    /// <summary>
+    /// Offset types with the offset taken out of the weights: a lane Σ (q − o)·y is exactly Σ q·y − o·Σ y, so the
+    /// unsigned q go straight into the unsigned operand of the byte multiply (no sign transfer per row and token) and
+    /// o·Σ y is computed once per token group (the pair's auxiliary vector), not once per row.
+    /// </summary>
+    public readonly struct OffsetRow<T> : IPairRow<OffsetRow<T>> where T : struct, IOffsetBlock32
+    {
+        readonly Vector512<byte> _q;
+        public Vector512<float> D { get; }
+
+        OffsetRow(Vector256<byte> q, float d) { _q = Vector512.Create(q, q); D = Vector512.Create(d); }
+
+        public static bool FourRows => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static OffsetRow<T> Load(byte* block) => new(T.Unsigned(block), HalfTable.ToF32(*(ushort*)block));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<int> Auxiliary(Vector512<sbyte> q) =>
+            Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Create(T.Offset), q), Vector512.Create((short)1));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<int> Lanes(byte* pair) =>
+            Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(_q, *(Vector512<sbyte>*)pair), Vector512.Create((short)1))
+            - *(Vector512<int>*)(pair + 128);
+    }
+
+    /// <summary>
+    /// Signed quants (Q8_0), as the AVX2 vec_dot does it: |x| into the unsigned operand and x's sign moved onto y. The
+    /// negated pair quants are laid out once per token group (the auxiliary vector), so a step only selects.
+    /// </summary>
+    public readonly struct SignedRow<T> : IPairRow<SignedRow<T>> where T : struct, IBlock32
+    {
+        readonly Vector512<byte> _abs;
+        readonly Vector512<sbyte> _negative;
+        public Vector512<float> D { get; }
+
+        SignedRow(Vector256<sbyte> x, float d)
+        {
+            var ax = Avx2.Sign(x, x).AsByte();
+            _abs = Vector512.Create(ax, ax);
+            _negative = Vector512.LessThan(Vector512.Create(x, x), Vector512<sbyte>.Zero);
+            D = Vector512.Create(d);
+        }
+
+        public static bool FourRows => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static SignedRow<T> Load(byte* block) => new(T.Quants(block), HalfTable.ToF32(*(ushort*)block));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<int> Auxiliary(Vector512<sbyte> q) => (Vector512<sbyte>.Zero - q).AsInt32();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<int> Lanes(byte* pair)
+        {
+            var signed = Vector512.ConditionalSelect(_negative, *(Vector512<sbyte>*)(pair + 128), *(Vector512<sbyte>*)pair);
+            return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(_abs, signed), Vector512.Create((short)1));
+        }
+    }
+
+    // Per block of a token group, per pair of tokens: their quants (64 bytes), their scales broadcast over each half
+    // (64 bytes), and the row form's auxiliary vector (64 bytes).
+    const long PairBytes = 192;
+
+    /// <summary>
+    /// Rows [rowStart, rowEnd) × all tokens with Q8_0 activations, 512-bit registers holding two tokens each: the
+    /// activations of 16 (or 8) tokens are laid out once per group in this thread's scratch, then every row pair
+    /// (or quad) runs over them, each weight block decoded once for all the group's tokens. Lanes 0–7 and 8–15 are two
+    /// independent outputs, each the same FMA chain as the AVX2 vec_dot (acc = fma(d_w·d_y, lanes, acc), then
+    /// <see cref="Hsum8(Vector256{float})"/>), so the results are identical to one dot per output.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void TileAvx512<T, TRow>(in MatMulOperands op, int rowStart, int rowEnd)
+        where T : struct, IBlock32 where TRow : struct, IPairRow<TRow>
+    {
+        int nb = op.N / 32, tokens = op.Tokens;
+        long ys = op.ActivationRowBytes, os = op.OutputStride;
+        byte* layout = KernelScratch.Get(nb * 8 * PairBytes);
+        int t = 0;
+        for (; t + 16 <= tokens; t += 16)
+        {
+            LayOutPairs<TRow>(op.Activations + t * ys, ys, nb, pairs: 8, layout);
+            Group16<T, TRow>(op, t, rowStart, rowEnd, layout);
+        }
+        if (t + 8 <= tokens)
+        {
+            LayOutPairs<TRow>(op.Activations + t * ys, ys, nb, pairs: 4, layout);
+            if (TRow.FourRows) Group8FourRows<T, TRow>(op, t, rowStart, rowEnd, layout);
+            else Group8<T, TRow>(op, t, rowStart, rowEnd, layout);
+            t += 8;
+        }
+        if (t < tokens)
+            TileAvx2<T>(op with { Activations = op.Activations + t * ys, Tokens = tokens - t, Output = op.Output + (long)t * os }, rowStart, rowEnd);
+    }
+
+    static void LayOutPairs<TRow>(byte* y0, long ys, int nb, int pairs, byte* layout) where TRow : struct, IPairRow<TRow>
+    {
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* y = y0 + ib * 34L;
+            for (int p = 0; p < pairs; p++, layout += PairBytes)
+            {
+                byte* first = y + 2 * p * ys, second = first + ys;
+                var q = Vector512.Create(Vector256.Load((sbyte*)first + 2), Vector256.Load((sbyte*)second + 2));
+                *(Vector512<sbyte>*)layout = q;
+                *(Vector512<float>*)(layout + 64) = Vector512.Create(
+                    Vector256.Create(HalfTable.ToF32(*(ushort*)first)), Vector256.Create(HalfTable.ToF32(*(ushort*)second)));
+                *(Vector512<int>*)(layout + 128) = TRow.Auxiliary(q);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Step<TRow>(in TRow row, byte* pair, Vector512<float> acc) where TRow : struct, IPairRow<TRow> =>
+        Avx512F.FusedMultiplyAdd(row.D * *(Vector512<float>*)(pair + 64), Avx512F.ConvertToVector512Single(row.Lanes(pair)), acc);
+
+    /// <summary>Sixteen tokens (eight pairs) × two rows per step; an odd last row goes through the AVX2 tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Group16<T, TRow>(in MatMulOperands op, int t, int rowStart, int rowEnd, byte* layout)
+        where T : struct, IBlock32 where TRow : struct, IPairRow<TRow>
+    {
+        int nb = op.N / 32, pairedRowEnd = rowStart + (rowEnd - rowStart) / 2 * 2;
+        long os = op.OutputStride;
+        for (int r = rowStart; r < pairedRowEnd; r += 2)
+        {
+            byte* row0 = op.Weights + r * op.RowBytes, row1 = row0 + op.RowBytes;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+            byte* p = layout;
+            for (int ib = 0; ib < nb; ib++, p += 8 * PairBytes)
+            {
+                var x0 = TRow.Load(row0 + ib * T.Size);
+                var x1 = TRow.Load(row1 + ib * T.Size);
+                a0 = Step(x0, p, a0); b0 = Step(x1, p, b0);
+                a1 = Step(x0, p + PairBytes, a1); b1 = Step(x1, p + PairBytes, b1);
+                a2 = Step(x0, p + 2 * PairBytes, a2); b2 = Step(x1, p + 2 * PairBytes, b2);
+                a3 = Step(x0, p + 3 * PairBytes, a3); b3 = Step(x1, p + 3 * PairBytes, b3);
+                a4 = Step(x0, p + 4 * PairBytes, a4); b4 = Step(x1, p + 4 * PairBytes, b4);
+                a5 = Step(x0, p + 5 * PairBytes, a5); b5 = Step(x1, p + 5 * PairBytes, b5);
+                a6 = Step(x0, p + 6 * PairBytes, a6); b6 = Step(x1, p + 6 * PairBytes, b6);
+                a7 = Step(x0, p + 7 * PairBytes, a7); b7 = Step(x1, p + 7 * PairBytes, b7);
+            }
+            float* o = op.Output + t * os + r;
+            float bias0 = op.Bias is null ? 0f : op.Bias[r], bias1 = op.Bias is null ? 0f : op.Bias[r + 1];
+            StorePairs(o, os, bias0, a0, a1, a2, a3);
+            StorePairs(o + 8 * os, os, bias0, a4, a5, a6, a7);
+            StorePairs(o + 1, os, bias1, b0, b1, b2, b3);
+            StorePairs(o + 1 + 8 * os, os, bias1, b4, b5, b6, b7);
+        }
+        if (pairedRowEnd < rowEnd)
+            TileAvx2<T>(op with { Activations = op.Activations + t * op.ActivationRowBytes, Tokens = 16, Output = op.Output + (long)t * os }, pairedRowEnd, rowEnd);
+    }
+
+    /// <summary>Eight tokens (four pairs) × two rows per step; an odd last row goes through the AVX2 tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Group8<T, TRow>(in MatMulOperands op, int t, int rowStart, int rowEnd, byte* layout)
+        where T : struct, IBlock32 where TRow : struct, IPairRow<TRow>
+    {
+        int nb = op.N / 32, pairedRowEnd = rowStart + (rowEnd - rowStart) / 2 * 2;
+        long os = op.OutputStride;
+        for (int r = rowStart; r < pairedRowEnd; r += 2)
+        {
+            byte* row0 = op.Weights + r * op.RowBytes, row1 = row0 + op.RowBytes;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            byte* p = layout;
+            for (int ib = 0; ib < nb; ib++, p += 4 * PairBytes)
+            {
+                var x0 = TRow.Load(row0 + ib * T.Size);
+                var x1 = TRow.Load(row1 + ib * T.Size);
+                a0 = Step(x0, p, a0); b0 = Step(x1, p, b0);
+                a1 = Step(x0, p + PairBytes, a1); b1 = Step(x1, p + PairBytes, b1);
+                a2 = Step(x0, p + 2 * PairBytes, a2); b2 = Step(x1, p + 2 * PairBytes, b2);
+                a3 = Step(x0, p + 3 * PairBytes, a3); b3 = Step(x1, p + 3 * PairBytes, b3);
+            }
+            float* o = op.Output + t * os + r;
+            StorePairs(o, os, op.Bias is null ? 0f : op.Bias[r], a0, a1, a2, a3);
+            StorePairs(o + 1, os, op.Bias is null ? 0f : op.Bias[r + 1], b0, b1, b2, b3);
+        }
+        if (pairedRowEnd < rowEnd)
+            TileAvx2<T>(op with { Activations = op.Activations + t * op.ActivationRowBytes, Tokens = 8, Output = op.Output + (long)t * os }, pairedRowEnd, rowEnd);
+    }
+
+    /// <summary>Eight tokens (four pairs) × four rows per step, for row forms light enough to keep in registers; leftover rows go through the AVX2 tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Group8FourRows<T, TRow>(in MatMulOperands op, int t, int rowStart, int rowEnd, byte* layout)
+        where T : struct, IBlock32 where TRow : struct, IPairRow<TRow>
+    {
+        int nb = op.N / 32, quadRowEnd = rowStart + (rowEnd - rowStart) / 4 * 4;
+        long os = op.OutputStride;
+        for (int r = rowStart; r < quadRowEnd; r += 4)
+        {
+            byte* row0 = op.Weights + r * op.RowBytes, row1 = row0 + op.RowBytes, row2 = row1 + op.RowBytes, row3 = row2 + op.RowBytes;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, e0 = default, e1 = default, e2 = default, e3 = default;
+            byte* p = layout;
+            for (int ib = 0; ib < nb; ib++, p += 4 * PairBytes)
+            {
+                long wo = ib * T.Size;
+                var x0 = TRow.Load(row0 + wo);
+                var x1 = TRow.Load(row1 + wo);
+                var x2 = TRow.Load(row2 + wo);
+                var x3 = TRow.Load(row3 + wo);
+                a0 = Step(x0, p, a0); b0 = Step(x1, p, b0); c0 = Step(x2, p, c0); e0 = Step(x3, p, e0);
+                byte* p1 = p + PairBytes;
+                a1 = Step(x0, p1, a1); b1 = Step(x1, p1, b1); c1 = Step(x2, p1, c1); e1 = Step(x3, p1, e1);
+                byte* p2 = p1 + PairBytes;
+                a2 = Step(x0, p2, a2); b2 = Step(x1, p2, b2); c2 = Step(x2, p2, c2); e2 = Step(x3, p2, e2);
+                byte* p3 = p2 + PairBytes;
+                a3 = Step(x0, p3, a3); b3 = Step(x1, p3, b3); c3 = Step(x2, p3, c3); e3 = Step(x3, p3, e3);
+            }
+            float* o = op.Output + t * os + r;
+            StorePairs(o, os, op.Bias is null ? 0f : op.Bias[r], a0, a1, a2, a3);
+            StorePairs(o + 1, os, op.Bias is null ? 0f : op.Bias[r + 1], b0, b1, b2, b3);
+            StorePairs(o + 2, os, op.Bias is null ? 0f : op.Bias[r + 2], c0, c1, c2, c3);
+            StorePairs(o + 3, os, op.Bias is null ? 0f : op.Bias[r + 3], e0, e1, e2, e3);
+        }
+        if (quadRowEnd < rowEnd)
+            TileAvx2<T>(op with { Activations = op.Activations + t * op.ActivationRowBytes, Tokens = 8, Output = op.Output + (long)t * os }, quadRowEnd, rowEnd);
+    }
+}
