@@ -36,41 +36,48 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
             : new IntentMatch(null, intent, 0.5, lang, string.Join("; ", errors));
     }
 
+    static ToolCall Call(string name, string arg, object value) => new(name, new Dictionary<string, object> { [arg] = value });
+
     (string? Intent, ToolCall? Call, string? Problem) Rules(string t, string original)
     {
         string? room = RoomOf(t);
         var args = new Dictionary<string, object>(StringComparer.Ordinal);
         if (room is not null) args["room"] = room;
 
-        if (Has(t, "timer", "countdown", "计时", "定时器", "倒计时", "minuteur", "minuterie", "compte à rebours"))
-            return DurationOf(t) is { } secs ? ("timer", new("timer_set", new Dictionary<string, object> { ["seconds"] = secs }), null) : ("timer", null, "no duration");
+        if (Has(t, TimerWords))
+            return DurationOf(t) is { } secs ? ("timer", Call("timer_set", "seconds", secs), null) : ("timer", null, "no duration");
         // "wake me up in thirty minutes", "set an alarm for five minutes from now", "半小时后叫我": a wake-up after a
         // duration is a countdown, not a time of day.
         if (Has(t, AlarmWords) && RelativeDurationOf(t) is { } after)
-            return ("timer", new("timer_set", new Dictionary<string, object> { ["seconds"] = after }), null);
+            return ("timer", Call("timer_set", "seconds", after), null);
         if (Has(t, AlarmWords))
-            return TimeOf(t) is { } time ? ("alarm", new("alarm_set", new Dictionary<string, object> { ["time"] = time }), null) : ("alarm", null, "no time of day");
-        if (ContactOf(original) is { } contact)
-            return ("call", new("call_contact", new Dictionary<string, object> { ["contact"] = contact }), null);
-        // We have no mute function: muting is volume 0 ("mute the speakers", "turn off the sound", "coupe le son", "静音").
-        if (IsMute(t))
-            return ("volume", new("media_volume", new Dictionary<string, object> { ["level"] = 0L }), null);
-        if (Has(t, "volume", "音量", "声音"))
         {
-            if (Has(t, "maximum", "max", "loudest", "full", "最大", "最响", "à fond")) return ("volume", new("media_volume", new Dictionary<string, object> { ["level"] = 100L }), null);
-            if (Has(t, "minimum", "lowest", "最小", "au minimum")) return ("volume", new("media_volume", new Dictionary<string, object> { ["level"] = 0L }), null);
-            return FirstNumber(t) is { } vol ? ("volume", new("media_volume", new Dictionary<string, object> { ["level"] = (long)vol }), null) : ("volume", null, "no volume level");
+            if (TimeOf(t) is { } time) return ("alarm", Call("alarm_set", "time", time), null);
+            // "do not make any noise until the morning alarm" names an alarm but asks for silence.
+            return IsMute(t) ? ("volume", Call("media_volume", "level", 0L), null) : ("alarm", null, "no time of day");
         }
-        bool brightness = Has(t, "brightness", "dim", "亮度", "luminosité", "%");
+        if (ContactOf(original) is { } contact)
+            return ("call", Call("call_contact", "contact", contact), null);
+        // We have no mute function: muting (the speakers, or the assistant's own voice) is volume 0.
+        if (IsMute(t))
+            return ("volume", Call("media_volume", "level", 0L), null);
+        if (Has(t, VolumeWords))
+            return LevelOf(t, lowest: 0) is { } vol ? ("volume", Call("media_volume", "level", vol), null) : ("volume", null, "no volume level");
+
         string? lightState = LightState(t);
-        // A room with an on/off verb and no other device named means its lights ("turn off the dining room", "关掉餐厅").
-        bool roomOnly = room is not null && lightState is not null;
-        if (Has(t, "light", "lamp", "brightness", "灯", "lumière", "lampe", "luminosité", "亮度") || roomOnly)
+        bool percent = t.Contains('%');
+        bool brightnessWord = Has(t, BrightnessWords);
+        // A room with an on/off verb or a percentage, and no other device named, means its lights ("turn off the dining
+        // room", "关掉餐厅", "set the bedroom to 50%").
+        bool roomOnly = room is not null && (lightState is not null || percent || brightnessWord) && !Has(t, ThermostatWords) && !Has(t, MediaNouns);
+        if (Has(t, LightWords) || roomOnly)
         {
-            if (brightness)
+            long? level = LevelOf(t, lowest: 1);
+            // A level with no on/off verb ("set the kitchen lights to 40") is a brightness too.
+            if (brightnessWord || percent || lightState is null && level is not null)
             {
-                if (FirstNumber(t) is not { } level) return ("lights", null, "no brightness level");
-                args["level"] = (long)level;
+                if (level is null) return ("lights", null, "no brightness level");
+                args["level"] = level.Value;
                 return ("lights", new("lights_brightness", args), null);
             }
             if (lightState is null) return ("lights", null, "on or off?");
@@ -82,20 +89,47 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
             return ("lights", new("lights_set", WithState(args, "on")), null);
         if (Has(t, "going to sleep", "go to bed", "我要睡了", "我去睡觉", "je vais dormir", "je vais me coucher", "power off the current", "断电"))
             return ("lights", new("lights_set", WithState(args, "off")), null);
-        if (Has(t, "thermostat", "temperature", "heating", "degree", "温度", "空调", "暖气", "度", "température", "chauffage", "degré"))
+        if (Has(t, ThermostatWords))
         {
-            if (FirstNumber(t) is not { } celsius) return ("thermostat", null, "no temperature");
+            if (TemperatureOf(t) is not { } celsius) return ("thermostat", null, "no temperature");
             args["celsius"] = celsius == Math.Floor(celsius) ? (long)celsius : celsius;
             return ("thermostat", new("thermostat_set", args), null);
         }
         if (MediaAction(t) is { } action)
-            return ("media", new("media_control", new Dictionary<string, object> { ["action"] = action }), null);
+            return ("media", Call("media_control", "action", action), null);
         return (null, null, null);
     }
+
+    // ---- lexicons (keys are matched on the normalized text: lower case, hyphens as spaces, numbers as digits) ----
+
+    static readonly string[] TimerWords =
+        ["timer", "countdown", "count down", "计时", "定时", "倒计时", "minuteur", "minuterie", "compte à rebours"];
 
     static readonly string[] AlarmWords =
         ["alarm", "wake me", "get me up", "get up", "wake up call", "alert for", "alert me", "remind me", "tell me when it is",
          "闹钟", "叫醒", "叫我", "起床", "提醒我", "réveil", "réveille", "alarme"];
+
+    static readonly string[] VolumeWords = ["volume", "loudness", "sound level", "音量", "声音", " le son ", " du son "];
+
+    static readonly string[] LightWords =
+        ["light", "lamp", "bulb", "brightness", "illuminat", "灯", "照明", "亮度", "lumière", "lampe", "luminosité", "éclairage",
+         "plafonnier", "ampoule", "luminaire"];
+
+    static readonly string[] BrightnessWords = ["brightness", "dim ", "亮度", "luminosité"];
+
+    static readonly string[] ThermostatWords =
+        ["thermostat", "temperature", "heating", "heater", "degree", "air conditioning", "climate", "温度", "空调", "暖气", "度",
+         "température", "chauffage", "degré", "climatisation", "clim "];
+
+    /// <summary>Things other than lights that a room command may name; with one of them, a room is not a light command.</summary>
+    static readonly string[] MediaNouns =
+        ["tv", "television", "music", "song", "radio", "speaker", "player", "电视", "音乐", "歌", "音响", "musique", "télé", "chanson", "enceinte"];
+
+    // Highest and lowest settings; the lowest light is 1 % (0 % would be off), the lowest volume 0.
+    static readonly string[] MaxWords =
+        ["max", "maximum", "highest", "brightest", "loudest", "full", "最大", "最亮", "最高", "最响", "à fond", "au plus fort", "au plus haut", "maximale"];
+    static readonly string[] MinWords =
+        ["min ", "minimum", "lowest", "dimmest", "softest", "最小", "最暗", "最低", "au plus bas", "minimale"];
 
     static Dictionary<string, object> WithState(Dictionary<string, object> args, string state)
     {
@@ -103,21 +137,54 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
         return args;
     }
 
-    /// <summary>"on", "off" or null: the switching verb of a lights command, in any of the three languages.</summary>
-    static string? LightState(string t)
+    /// <summary>A level in percent: the first number, else 100 for "maximum", else <paramref name="lowest"/> for "minimum".</summary>
+    static long? LevelOf(string t, long lowest)
     {
-        if (Has(t, "off", " go out", "discontinue", "cease", " no light", "关", "éteins", "éteindre", "éteint", "éteignez", "coupe")) return "off";
-        if (Has(t, " on ", " light up ", "打开", "开", "allume", "allumer", "allumez") || t.EndsWith(" on ", StringComparison.Ordinal)) return "on";
+        if (FirstNumber(t) is { } n) return (long)Math.Round(n);
+        if (Has(t, MaxWords)) return 100;
+        if (Has(t, MinWords)) return lowest;
         return null;
     }
 
-    /// <summary>Mute words, or a sound-making thing switched off ("turn off the speakers", "把声音关掉", "coupe le son").</summary>
+    /// <summary>"on", "off" or null: the switching verb of a lights command, in any of the three languages.</summary>
+    static string? LightState(string t)
+    {
+        if (Has(t, " off ", "turn out", " go out", "put out", "discontinue", "cease", " no light", "deactivate", "disable", "extinguish",
+                "关", "熄", "éteins", "éteindre", "éteint", "éteignez", "coupe", "couper", "désactive")) return "off";
+        if (Has(t, " on ", "light up", "illuminate", "activate", "enable", "打开", "开", "点亮", "allume", "allumer", "allumez", "active", "activer"))
+            return "on";
+        return null;
+    }
+
+    // Silencing the speakers or the assistant's voice: SLURP's "mute" requests ("be quiet", "stop talking", "静音", "tais-toi").
+    static readonly string[] MuteWords =
+        ["mute", "muted", "silence", "silent", " quiet ", "quiet mode", "quiet time", "hush", "shush", "shut up",
+         "静音", "安静", "闭嘴", "别吵", "别出声", "不要出声",
+         "muet", "sourdine", "silencieux", "du calme", "au calme", "chut", "tais toi", "taisez vous", "fais taire", "éteins toi"];
+    static readonly string[] SoundWords =
+        ["sound", "speaker", " audio ", "声音", "扬声器", "音响", "音频", "son ", "sons ", "l'audio", "haut parleur", "bruit"];
+    /// <summary>What is played: stopping it ("stop audiobook", "arrête le livre audio") is playback, not silence.</summary>
+    static readonly string[] PlayedThings =
+        ["audiobook", "audio book", "book", "podcast", "music", "song", "track", "有声书", "书", "播客", "音乐", "歌", "livre", "musique", "chanson", "morceau"];
+    static readonly string[] SoundOff =
+        [" off ", "shut down", "stop", "don't make", "do not make", "关", "停止", "coupe", "arrête", "aucun", "ne fais"];
+    static readonly string[] SpeechWords =
+        ["talk", "speak", "respond", "answer", "reply", "noise", "说话", "说了", "再说", "出声", "回应", "回答", "发出",
+         "parle", "parler", "paroles", "réponds", "répondre", "bruit", "dis rien"];
+    static readonly string[] Negations =
+        ["don't", "dont ", "do not", " no ", " not ", "stop", "quit", "别", "不要", "不许", "停止", " ne ", " n'", " pas ", "arrête", "plus de", "aucun"];
+    /// <summary>Whole commands (politeness stripped) that switch the assistant itself off: "please shut off", "请关掉", "va dormir".</summary>
+    static readonly HashSet<string> AssistantOff =
+        ["shut off", "turn off", "switch off", "power off", "shut down", "go to sleep", "关掉", "关了", "关闭", "去睡觉", "睡觉", "va dormir", "dors"];
+
+    /// <summary>Mute words; a sound-making thing switched off ("turn off the speakers", "停止音频"); speech refused
+    /// ("do not talk", "别说话", "ne parle pas"); or a bare "shut off" said to the assistant.</summary>
     static bool IsMute(string t)
     {
-        if (Has(t, "mute", "muted", "silence", "silent", "静音", "muet", "sourdine", "silencieux", "fais taire")) return true;
-        bool sound = Has(t, "sound", "speaker", "audio", "声音", "扬声器", "音响", "son ", "sons ", "l'audio", "haut-parleur", "bruit");
-        bool off = Has(t, "off", "shut down", "don't make", "do not make", "关", "coupe", "aucun", "ne fais");
-        return sound && off;
+        if (Has(t, MuteWords)) return true;
+        if (Has(t, SoundWords) && Has(t, SoundOff) && !Has(t, PlayedThings)) return true;
+        if (Has(t, SpeechWords) && Has(t, Negations)) return true;
+        return AssistantOff.Contains(Core(t));
     }
 
     /// <summary>Seconds of a duration said as "in …", "… from now", "dans …", "…后" (relative to now), else null.</summary>
@@ -127,223 +194,21 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
         return Has(t, " in ", "from now", " dans ", "后", "以后", "之后") ? secs : null;
     }
 
+    /// <summary>The playback action; checked last, so these words only count when no other device was named.
+    /// Order matters: "previous" before "next" ("passe à la précédente"), "resume" before "pause" ("取消暂停").</summary>
     static string? MediaAction(string t)
     {
-        if (Has(t, "next", "skip", "下1首", "下1曲", "下1个", "下1集", "切歌", "suivant", "suivante")) return "next";
-        if (Has(t, "previous", "last song", "go back", "上1首", "上1曲", "précédent", "précédente")) return "previous";
-        if (Has(t, "resume", "continue", "继续", "reprends", "reprendre", "reprenez")) return "resume";
-        if (Has(t, "pause", "暂停")) return "pause";
-        if (Has(t, "stop", "停止", "别放", "arrête", "arrêter", "arrêtez")) return "stop";
-        if (Has(t, "play", "播放", "放歌", "放音乐", "放一首", "joue", "jouer", "mets de la musique", "lance la musique", "mets la musique")) return "play";
+        if (Has(t, "previous", "last song", "last track", "go back", "skip back", "back to the", "上1首", "上1曲", "上1个", "上1集", "上首",
+                "前1首", "précédent", "précédente", "d'avant", "reviens", "retour", "recule", "en arrière")) return "previous";
+        if (Has(t, "next", "skip", "forward", "下1首", "下1曲", "下1个", "下1集", "下1章", "下首", "切歌", "换1首", "换歌", "跳过",
+                "suivant", "suivante", "passe", "saute", "zappe", "prochain", "prochaine")) return "next";
+        if (Has(t, "resume", "continue", "unpause", "keep playing", "keep reading", "carry on", "继续", "恢复", "取消暂停",
+                "reprends", "reprendre", "reprenez", "relance", "enlève la pause", "retire la pause")) return "resume";
+        if (Has(t, "pause", " hold ", "wait", "暂停", "等1下", "等一下", "等等", "稍等", "attends", "attendez")) return "pause";
+        if (Has(t, "stop", "停止", "停", "别放", "arrête", "arrêter", "arrêtez", "stoppe")) return "stop";
+        if (Has(t, "play", "start reading", "start playing", "put on", "播放", "放歌", "放音乐", "放1首", "开始读", "读书",
+                "joue", "jouer", "lance", "commence à lire", "mets de la musique", "mets la musique")) return "play";
         return null;
     }
 
-    // ---- language and normalization ----
-
-    static string Language(string s)
-    {
-        foreach (char c in s) if (c >= '\u3400' && c <= '\u9fff') return "zh";
-        string l = " " + s.ToLowerInvariant() + " ";
-        foreach (var w in FrenchMarkers) if (l.Contains(w, StringComparison.Ordinal)) return "fr";
-        return "en";
-    }
-
-    static readonly string[] FrenchMarkers =
-        [" le ", " la ", " les ", " du ", " de ", " des ", " à ", "é", "è", "ç", "ê", " mets ", " règle ", " allume", " éteins", " appelle", " minuteur", " réveil", " s'il ", " un ", " une "];
-
-    /// <summary>Lower case, apostrophes unified, number words turned into digits (Chinese numerals too), single spaces, padded with spaces.</summary>
-    static string Normalize(string s, string lang)
-    {
-        s = s.ToLowerInvariant().Replace('’', '\'').Replace('，', ' ').Replace('。', ' ').Replace('？', ' ').Replace('！', ' ').Replace('：', ':');
-        if (lang == "zh") return " " + ChineseNumerals(s.Replace("百分之", "")) + " ";
-        var words = WordSplit().Split(s).Where(w => w.Length > 0).ToList();
-        var output = new List<string>();
-        for (int i = 0; i < words.Count; i++)
-        {
-            if (!NumberWords.TryGetValue(words[i], out int n) || (words[i] is "a" or "an" && (!NextIsUnit(words, i) || i > 0 && words[i - 1] == "half")))
-            {
-                output.Add(words[i]);
-                continue;
-            }
-            // Compose "twenty five", "vingt et un", "dix-sept", "soixante-dix": a tens word followed by a smaller number.
-            while (i + 1 < words.Count)
-            {
-                int j = i + 1;
-                if (words[j] == "et" && j + 1 < words.Count) j++;
-                if (!NumberWords.TryGetValue(words[j], out int m) || words[j] is "a" or "an" or "un" or "une" && words[j - 1] != "et") break;
-                if (!(n >= 20 && n % 10 == 0 && (m < 10 || n == 60 && m < 20) || n == 10 && m is >= 7 and <= 9)) break;
-                n += m; i = j;
-            }
-            output.Add(n.ToString(CultureInfo.InvariantCulture));
-        }
-        return " " + string.Join(' ', output) + " ";
-    }
-
-    static bool NextIsUnit(List<string> words, int i) =>
-        i + 1 < words.Count && words[i + 1] is "hour" or "minute" or "second" or "half";
-
-    static readonly Dictionary<string, int> NumberWords = new(StringComparer.Ordinal)
-    {
-        ["zero"] = 0, ["one"] = 1, ["two"] = 2, ["three"] = 3, ["four"] = 4, ["five"] = 5, ["six"] = 6, ["seven"] = 7, ["eight"] = 8,
-        ["nine"] = 9, ["ten"] = 10, ["eleven"] = 11, ["twelve"] = 12, ["thirteen"] = 13, ["fourteen"] = 14, ["fifteen"] = 15,
-        ["sixteen"] = 16, ["seventeen"] = 17, ["eighteen"] = 18, ["nineteen"] = 19, ["twenty"] = 20, ["thirty"] = 30, ["forty"] = 40,
-        ["fifty"] = 50, ["sixty"] = 60, ["seventy"] = 70, ["eighty"] = 80, ["ninety"] = 90, ["a"] = 1, ["an"] = 1,
-        ["zéro"] = 0, ["un"] = 1, ["une"] = 1, ["deux"] = 2, ["trois"] = 3, ["quatre"] = 4, ["cinq"] = 5, ["sept"] = 7, ["huit"] = 8,
-        ["neuf"] = 9, ["dix"] = 10, ["onze"] = 11, ["douze"] = 12, ["treize"] = 13, ["quatorze"] = 14, ["quinze"] = 15, ["seize"] = 16,
-        ["vingt"] = 20, ["trente"] = 30, ["quarante"] = 40, ["cinquante"] = 50, ["soixante"] = 60,
-    };
-
-    /// <summary>Runs of Chinese numerals (零一二两三…十百) become digits: 二十五 → 25, 十 → 10, 一百 → 100.</summary>
-    static string ChineseNumerals(string s)
-    {
-        var b = new StringBuilder(s.Length);
-        int i = 0;
-        while (i < s.Length)
-        {
-            if (ChineseDigit(s[i]) < 0) { b.Append(s[i++]); continue; }
-            long total = 0, cur = 0;
-            while (i < s.Length && ChineseDigit(s[i]) is var d && d >= 0)
-            {
-                if (d == 10) { total += (cur == 0 ? 1 : cur) * 10; cur = 0; }
-                else if (d == 100) { total += (cur == 0 ? 1 : cur) * 100; cur = 0; }
-                else cur = d;
-                i++;
-            }
-            b.Append(total + cur);
-        }
-        return b.ToString();
-    }
-
-    static int ChineseDigit(char c) => c switch
-    {
-        '零' => 0, '一' => 1, '二' or '两' => 2, '三' => 3, '四' => 4, '五' => 5, '六' => 6, '七' => 7, '八' => 8, '九' => 9, '十' => 10, '百' => 100,
-        _ => -1,
-    };
-
-    static bool Has(string t, params string[] keys)
-    {
-        foreach (var k in keys)
-        {
-            // Latin keywords match at a word start ("light" in "lights", not "on" in "tonight"); CJK anywhere.
-            int at = 0;
-            while ((at = t.IndexOf(k, at, StringComparison.Ordinal)) >= 0)
-            {
-                if (k[0] > '\u3000' || k[0] == ' ' || at == 0 || !char.IsLetter(t[at - 1])) return true;
-                at++;
-            }
-        }
-        return false;
-    }
-
-    // ---- slots ----
-
-    static readonly (string Room, string[] Names)[] RoomNames =
-    [
-        ("living_room", ["living room", "living-room", "lounge", "客厅", "起居室", "salon", "séjour"]),
-        ("dining_room", ["dining room", "餐厅", "饭厅", "salle à manger"]),
-        ("bedroom", ["bedroom", "bed room", "卧室", "主卧", "睡房", "chambre"]),
-        ("kitchen", ["kitchen", "厨房", "cuisine"]),
-        ("bathroom", ["bathroom", "浴室", "卫生间", "洗手间", "salle de bain"]),
-        ("office", ["office", "study", "书房", "办公室", "bureau"]),
-        ("hallway", ["hallway", "hall", "corridor", "走廊", "过道", "couloir", "entrée"]),
-    ];
-
-    static string? RoomOf(string t)
-    {
-        // A desk lamp ("lampe de bureau", "书房台灯" aside) names a lamp, not the office.
-        t = t.Replace("lampe de bureau", "lampe", StringComparison.Ordinal).Replace("desk lamp", "lamp", StringComparison.Ordinal);
-        foreach (var (room, names) in RoomNames) if (Has(t, names)) return room;
-        return null;
-    }
-
-    static double? FirstNumber(string t)
-    {
-        var m = NumberPattern().Match(t);
-        return m.Success ? double.Parse(m.Value, CultureInfo.InvariantCulture) : null;
-    }
-
-    /// <summary>Seconds in "10 minutes", "1 hour and 30 minutes", "half an hour", "五分钟", "半小时", "5 min", "une demi-heure".</summary>
-    static long? DurationOf(string t)
-    {
-        long total = 0;
-        bool found = false;
-        foreach (Match m in DurationPattern().Matches(t))
-        {
-            long n = long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-            string unit = m.Groups[2].Value;
-            total += n * (unit[0] is 'h' or '小' or '钟' ? 3600 : unit[0] is 's' or '秒' ? 1 : 60);
-            found = true;
-        }
-        if (Has(t, "half an hour", "1 half hour", "半小时", "半个小时", "半个钟", "demi-heure", "demi heure")) { total += 1800; found = true; }
-        return found ? total : null;
-    }
-
-    /// <summary>24-hour "HH:MM" from "7am", "at 6:30 pm", "7 30", "早上7点半", "晚上10点", "7h30", "à 7 heures du soir", "midi".</summary>
-    static string? TimeOf(string t)
-    {
-        int h, min = 0;
-        if (Has(t, "noon", "midi", "中午12点")) return "12:00";
-        if (Has(t, "midnight", "minuit", "半夜12点")) return "00:00";
-        var zh = ChineseTime().Match(t);
-        var fr = FrenchTime().Match(t);
-        var en = EnglishTime().Match(t);
-        if (zh.Success)
-        {
-            h = int.Parse(zh.Groups[2].Value, CultureInfo.InvariantCulture);
-            string rest = zh.Groups[3].Value;
-            min = rest switch { "半" => 30, "1刻" => 15, "3刻" => 45, "" => 0, _ => int.Parse(rest.TrimEnd('分'), CultureInfo.InvariantCulture) };
-            if (zh.Groups[1].Value is "下午" or "晚上" or "傍晚" && h < 12) h += 12;
-        }
-        else if (fr.Success)
-        {
-            h = int.Parse(fr.Groups[1].Value, CultureInfo.InvariantCulture);
-            string rest = fr.Groups[2].Value.Trim();
-            min = rest switch { "" => 0, "et demie" => 30, "et quart" => 15, _ => int.Parse(rest, CultureInfo.InvariantCulture) };
-            if (Has(t, "du soir", "de l'après-midi", "de l'aprem") && h < 12) h += 12;
-        }
-        else if (en.Success)
-        {
-            h = int.Parse(en.Groups[1].Value, CultureInfo.InvariantCulture);
-            if (en.Groups[2].Success) min = int.Parse(en.Groups[2].Value, CultureInfo.InvariantCulture);
-            string ampm = en.Groups[3].Value;
-            bool pm = ampm.StartsWith('p') || ampm is "in the evening" or "in the afternoon" or "tonight" || Has(t, "tonight", "this evening");
-            if (pm && h < 12) h += 12;
-            if (ampm.StartsWith('a') && h == 12) h = 0;
-        }
-        else return null;
-        if (h > 23 || min > 59) return null;
-        return $"{h:D2}:{min:D2}";
-    }
-
-    /// <summary>The contact in "call mom", "phone Dr. Li please", "给妈妈打电话", "打电话给张伟", "appelle Marie", "téléphone à Paul".</summary>
-    static string? ContactOf(string original)
-    {
-        foreach (var p in new[] { EnglishCall(), ChineseCall(), ChineseCall2(), FrenchCall() })
-        {
-            var m = p.Match(original.Trim());
-            if (m.Success && m.Groups["who"].Value.Trim() is { Length: > 0 } who) return who;
-        }
-        return null;
-    }
-
-    [GeneratedRegex(@"(?:[\s,;!?-]|\.(?!\d))+")]
-    private static partial Regex WordSplit();
-    [GeneratedRegex(@"\d+(?:[.,]\d+)?")]
-    private static partial Regex NumberPattern();
-    [GeneratedRegex(@"(\d+)\s*(?:个)?\s*(hours?|hrs?|h\b|heures?|小时|钟头|minutes?|mins?|分钟|seconds?|secs?|secondes?|秒钟?)(?![a-zé])")]
-    private static partial Regex DurationPattern();
-    [GeneratedRegex(@"(早上|上午|中午|下午|晚上|傍晚|凌晨)?(\d{1,2})\s*[点點:]\s*(半|1刻|3刻|\d{1,2}分?)?")]
-    private static partial Regex ChineseTime();
-    [GeneratedRegex(@"(?<![\d:])(\d{1,2})\s*(?:h|heures?)(?![a-z])\s*(\d{2}|et demie|et quart)?")]
-    private static partial Regex FrenchTime();
-    [GeneratedRegex(@"(?:at |for |to )?(?<![\d:])(\d{1,2})(?:[: ](\d{2}))?\s*(a\.?m\.?|p\.?m\.?|o'clock|in the morning|in the evening|in the afternoon|tonight)?(?=\s|$)")]
-    private static partial Regex EnglishTime();
-    [GeneratedRegex(@"^(?:please\s+)?(?:call|phone|dial|ring)\s+(?<who>.+?)(?:\s+(?:please|now|on speaker))?[.!?]*$", RegexOptions.IgnoreCase)]
-    private static partial Regex EnglishCall();
-    [GeneratedRegex(@"^(?:请|帮我)?给(?<who>.+?)打(?:个|一个|一通)?电话[。！]?$")]
-    private static partial Regex ChineseCall();
-    [GeneratedRegex(@"^(?:请|帮我)?(?:打电话给|呼叫|拨打|拨通)(?<who>.+?)(?:的电话)?[。！]?$")]
-    private static partial Regex ChineseCall2();
-    [GeneratedRegex(@"^(?:peux-tu\s+|pourrais-tu\s+)?(?:appelle|appeler|téléphone à|téléphoner à|passe un coup de fil à)\s+(?<who>.+?)(?:\s+s'il te plaît|\s+stp)?[.!?]*$", RegexOptions.IgnoreCase)]
-    private static partial Regex FrenchCall();
 }

@@ -8,8 +8,8 @@ namespace Tandem.Cli;
 /// <summary>
 /// <c>tandem assist-eval FILE</c>: runs every utterance of a JSON-lines set ({"lang","text","name","args"}) through the
 /// voice-command path (fast matcher, then the local model under constrained decoding when unsure) and reports how many
-/// became exactly the expected call, per language, and the end-to-end latency (p50, p95, max; the model is loaded once
-/// before timing starts).
+/// became exactly the expected call, per language and per expected function, and the end-to-end latency (p50, p95,
+/// max; the model is loaded once before timing starts).
 /// </summary>
 public static class AssistEvalCommand
 {
@@ -71,6 +71,9 @@ public static class AssistEvalCommand
         int right = results.Count(Right), byModel = results.Count(r => r.Result.Source == "model");
         var perLang = results.GroupBy(r => r.Case.Lang).OrderBy(g => g.Key)
             .Select(g => (Lang: g.Key, Right: g.Count(Right), Total: g.Count())).ToList();
+        // By the expected function, so that a set dominated by one kind of command can be read fairly.
+        var perFunction = results.GroupBy(r => r.Case.Expected.Name).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => (Function: g.Key, Right: g.Count(Right), Total: g.Count())).ToList();
 
         if (a.Flag("--json"))
         {
@@ -79,6 +82,7 @@ public static class AssistEvalCommand
                 ["utterances"] = results.Count, ["correct"] = right, ["accuracy"] = (double)right / results.Count,
                 ["by_model"] = byModel, ["model"] = model is null ? null : Path.GetFileName(modelPath),
                 ["per_language"] = perLang.ToDictionary(x => x.Lang, x => new { correct = x.Right, total = x.Total }),
+                ["per_function"] = perFunction.ToDictionary(x => x.Function, x => new { correct = x.Right, total = x.Total }),
                 ["latency_ms"] = new { p50 = P(0.5), p95 = P(0.95), max = ms[^1] },
                 ["wrong"] = results.Where(r => !Right(r)).Select(r => new { lang = r.Case.Lang, text = r.Case.Text, expected = r.Case.Expected.ToString(), got = r.Result.Call?.ToString(), source = r.Result.Source }).ToList(),
             };
@@ -89,6 +93,7 @@ public static class AssistEvalCommand
             var inv = CultureInfo.InvariantCulture;
             Console.Out.WriteLine(string.Format(inv, "{0}/{1} right ({2:P1}); {3} decided by the model ({4})", right, results.Count, (double)right / results.Count, byModel, model is null ? "none" : Path.GetFileName(modelPath)));
             foreach (var (lang, r, t) in perLang) Console.Out.WriteLine(string.Format(inv, "  {0}: {1}/{2}", lang, r, t));
+            foreach (var (function, r, t) in perFunction) Console.Out.WriteLine(string.Format(inv, "  {0}: {1}/{2}", function, r, t));
             Console.Out.WriteLine(string.Format(inv, "latency end to end: p50 {0:0.000} ms, p95 {1:0.000} ms, max {2:0.000} ms", P(0.5), P(0.95), ms[^1]));
             foreach (var (c, r) in results.Where(x => !Right(x)))
                 Console.Out.WriteLine($"  wrong [{c.Lang}] {c.Text} → {r.Call?.ToString() ?? "(none: " + string.Join("; ", r.Errors) + ")"} (expected {c.Expected}, {r.Source})");

@@ -90,7 +90,7 @@ public static class Usage
         ["memory"] = ("tandem memory add TEXT|list|search QUERY|export|forget ID...|forget --all [--db FILE] [options]",
             "The on-device personal memory (SQLite): facts, preferences and history the user allowed. forget deletes for real:\nthe row, its search index entry, and the freed bytes (VACUUM). --db defaults to $TANDEM_MEMORY_DB or\n~/.local/share/tandem/memory.db.", MemoryCommand.Options),
         ["assist-eval"] = ("tandem assist-eval FILE [-m MODEL.gguf] [--threshold X] [--no-model] [--json]",
-            "Runs each utterance of FILE (JSON lines: lang, text, name, args) through the voice-command path: the fast matcher,\nthen, when it is unsure, the local model constrained to a valid device call. Prints accuracy (per language) and\nend-to-end latency p50/p95.", AssistEvalCommand.Options),
+            "Runs each utterance of FILE (JSON lines: lang, text, name, args) through the voice-command path: the fast matcher,\nthen, when it is unsure, the local model constrained to a valid device call. Prints accuracy (per language and per\nexpected function) and end-to-end latency p50/p95.", AssistEvalCommand.Options),
         ["constraint-bench"] = ("tandem constraint-bench --tokenizer FILE [--schema FILE --example FILE] [--generations N] [--steps N] [--json]",
             "Measures constrained decoding over a real vocabulary: the time per token a JSON-Schema constraint adds to greedy and\nsampled decoding, with random logits (worst case) and with logits that mostly follow a valid example, and the\ntime of one full-vocabulary mask.", ConstraintBenchCommand.Options),
     };

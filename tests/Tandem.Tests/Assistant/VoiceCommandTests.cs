@@ -44,10 +44,11 @@ public class VoiceCommandTests
 
     static string TestSetPath => Path.Combine(TestData.Root, "testdata", "commands", "slurp-device-commands-test.jsonl");
 
-    // Issue 8's test set: built before the matcher work, disjoint from both development sets, scored once (49/108 with
-    // the matcher alone, see testdata/ORIGIN.md). The floor sits a few points under that measurement.
+    // Issue 8's first test set: built before the matcher work, disjoint from both development sets, scored once (49/108
+    // with the matcher alone, see testdata/ORIGIN.md). Its misses were then used to improve the matcher, so it is
+    // development data now (108/108 since); the floor guards against regressions.
     [Fact]
-    public void TestSet_IsDisjointFromTheDevelopmentSets_AndKeepsItsMeasuredScore()
+    public void SlurpTestSet_IsDisjointFromTheOtherSlurpSets_AndKeepsItsScore()
     {
         var test = AssistEvalCommand.Load(TestSetPath);
         Assert.True(test.Count >= 100);
@@ -60,7 +61,33 @@ public class VoiceCommandTests
 
         using var pipeline = new VoiceCommandPipeline(DeviceCommands.Default, null);
         int right = test.Count(c => pipeline.Handle(c.Text).Call is { } call && VoiceCommandPipeline.SameCall(call, c.Expected));
-        Assert.True(right >= 44, $"{right}/{test.Count} right on the test set (measured 49)");
+        Assert.True(right >= 104, $"{right}/{test.Count} right on the SLURP test set (108 since it became development data)");
+    }
+
+    static string HaTestSetPath => Path.Combine(TestData.Root, "testdata", "commands", "ha-device-commands-test.jsonl");
+
+    // Issue 8's test set now: Home Assistant's native-speaker test sentences (en/fr/zh), selected by a written rule and
+    // committed before the matcher was changed for it, never used to tune it, scored once: 509/554 (91.9 %) with the
+    // matcher alone, under the 95 % goal (testdata/ORIGIN.md). The floor sits just under that measurement.
+    [Fact]
+    public void HomeAssistantTestSet_IsFromItsSourceAndDisjoint_AndKeepsItsMeasuredScore()
+    {
+        var test = AssistEvalCommand.Load(HaTestSetPath);
+        Assert.True(test.Count >= 120);
+        foreach (var lang in new[] { "en", "zh", "fr" }) Assert.True(test.Count(c => c.Lang == lang) >= 30, $"fewer than 30 {lang} lines");
+        Assert.All(File.ReadLines(HaTestSetPath), l => Assert.Contains("\"source\": \"home-assistant/intents aa55003 tests/", l));
+        string handWritten = Path.Combine(TestData.Root, "tests", "Tandem.Tests", "Assistant");
+        var devTexts = new[] { SetPath, HeldOutPath, TestSetPath }.SelectMany(AssistEvalCommand.Load).Select(c => c.Text)
+            .Concat(new[] { "device-commands.jsonl", "device-commands-heldout.jsonl" }
+                .SelectMany(f => File.ReadLines(Path.Combine(handWritten, f)).Where(l => l.Length > 0)
+                    .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!)))
+            .Select(t => string.Join(' ', t.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToLowerInvariant()).ToHashSet();
+        Assert.DoesNotContain(test, c => devTexts.Contains(c.Text.ToLowerInvariant()));
+        Assert.Equal(test.Count, test.Select(c => (c.Lang, c.Text.ToLowerInvariant())).Distinct().Count());
+
+        using var pipeline = new VoiceCommandPipeline(DeviceCommands.Default, null);
+        int right = test.Count(c => pipeline.Handle(c.Text).Call is { } call && VoiceCommandPipeline.SameCall(call, c.Expected));
+        Assert.True(right >= 505, $"{right}/{test.Count} right on the Home Assistant test set (measured 509)");
     }
 
     [Theory]
