@@ -174,6 +174,9 @@ public static class Attention
         for (int i = 0; i < vd; i++) output[i] = acc[i] * inv;
     }
 
+    // F32 bit patterns of 2^-14 (F16's smallest normal) and of 65520 (the first value F16 rounds to infinity), as a range test.
+    const uint HalfNormalMin = 0x3880_0000u, HalfNormalSpan = 0x477F_F000u - HalfNormalMin;
+
     /// <summary>
     /// Rounds each lane to the nearest F16 value (ties to even), returned as F32 — exactly (float)(Half)x, including
     /// subnormals, overflow to infinity and signed zeros. (.NET exposes no F16C conversion, so this is done on the bits.)
@@ -182,8 +185,12 @@ public static class Attention
     public static Vector256<float> RoundToHalf(Vector256<float> x)
     {
         var bits = x.AsUInt32();
-        var sign = bits & Vector256.Create(0x8000_0000u);
         var abs = bits & Vector256.Create(0x7FFF_FFFFu);
+        // Common case first: every lane in F16's normal range (2^-14 ≤ |x| < 65520) needs only the mantissa rounding,
+        // done on the signed bits (a carry into the exponent is the rounding up; it cannot reach the sign in this range).
+        if (Vector256.LessThanAll(abs - Vector256.Create(HalfNormalMin), Vector256.Create(HalfNormalSpan)))
+            return ((bits + Vector256.Create(0xFFFu) + (Vector256.ShiftRightLogical(bits, 13) & Vector256<uint>.One)) & Vector256.Create(0xFFFF_E000u)).AsSingle();
+        var sign = bits & Vector256.Create(0x8000_0000u);
         // Normal F16 range: keep 10 mantissa bits, rounding to nearest even.
         var lsb = Vector256.ShiftRightLogical(abs, 13) & Vector256<uint>.One;
         var normal = (abs + Vector256.Create(0xFFFu) + lsb) & Vector256.Create(0xFFFF_E000u);
@@ -201,8 +208,10 @@ public static class Attention
     public static Vector512<float> RoundToHalf(Vector512<float> x)
     {
         var bits = x.AsUInt32();
-        var sign = bits & Vector512.Create(0x8000_0000u);
         var abs = bits & Vector512.Create(0x7FFF_FFFFu);
+        if (Vector512.LessThanAll(abs - Vector512.Create(HalfNormalMin), Vector512.Create(HalfNormalSpan)))
+            return ((bits + Vector512.Create(0xFFFu) + (Vector512.ShiftRightLogical(bits, 13) & Vector512<uint>.One)) & Vector512.Create(0xFFFF_E000u)).AsSingle();
+        var sign = bits & Vector512.Create(0x8000_0000u);
         var lsb = Vector512.ShiftRightLogical(abs, 13) & Vector512<uint>.One;
         var normal = (abs + Vector512.Create(0xFFFu) + lsb) & Vector512.Create(0xFFFF_E000u);
         normal = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(normal, Vector512.Create(0x4780_0000u)), Vector512.Create(0x7F80_0000u), normal);

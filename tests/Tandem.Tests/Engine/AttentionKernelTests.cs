@@ -65,4 +65,38 @@ public class AttentionKernelTests
             }
         }
     }
+
+    /// <summary>Vectors whose lanes are all in F16's normal range take the short path; ties, the range's edges and one
+    /// lane outside it (which sends the vector down the full path) must still give exactly (float)(Half)x.</summary>
+    [Fact]
+    public void RoundToHalfShortPathMatchesTheF16Conversion()
+    {
+        var rng = new Random(7);
+        var edges = new[] { 6.1035156e-5f, 65504f, 65519.996f, 65519f, 1f + 1f / 2048, 1f + 3f / 2048, 2048f + 1f, 2048f + 3f };
+        var outside = new[] { 6.1e-5f, 1e-7f, 0f, -0f, 65520f, 1e6f, float.PositiveInfinity, float.NaN };
+        for (int trial = 0; trial < 20000; trial++)
+        {
+            var lanes = new float[16];
+            for (int l = 0; l < 16; l++)
+            {
+                // a random normal F16-range value, an exact tie between two F16 values, or an edge of the range
+                float v = rng.Next(3) switch
+                {
+                    0 => BitConverter.Int32BitsToSingle(rng.Next(0x3880_0000, 0x477F_F000)),
+                    1 => (float)(Half)BitConverter.Int32BitsToSingle(rng.Next(0x3880_0000, 0x477F_E000)) * (1f + 1f / 2048),
+                    _ => edges[rng.Next(edges.Length)],
+                };
+                lanes[l] = rng.Next(2) == 0 ? v : -v;
+            }
+            if (trial % 4 == 0) lanes[rng.Next(16)] = outside[rng.Next(outside.Length)];
+            var narrow = Attention.RoundToHalf(System.Runtime.Intrinsics.Vector256.Create(lanes, 0));
+            var wide = Attention.RoundToHalf(System.Runtime.Intrinsics.Vector512.Create(lanes, 0));
+            for (int l = 0; l < 16; l++)
+            {
+                int expected = BitConverter.SingleToInt32Bits((float)(Half)lanes[l]);
+                Assert.True(expected == BitConverter.SingleToInt32Bits(wide[l]), $"{lanes[l]:R}: 16-lane form {wide[l]:R}");
+                if (l < 8) Assert.True(expected == BitConverter.SingleToInt32Bits(narrow[l]), $"{lanes[l]:R}: 8-lane form {narrow[l]:R}");
+            }
+        }
+    }
 }
