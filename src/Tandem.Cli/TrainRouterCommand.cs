@@ -11,13 +11,14 @@ public static class TrainRouterCommand
         new("--data", null, "FILE", "training data: JSON lines {\"prompt\": TEXT, \"label\": \"local\"|\"cloud\"} (repeatable)", Repeatable: true),
         new("--output", "-o", "FILE", "where to write the model (JSON)"),
         new("--test", null, "FILE", "held-out data to report accuracy on (same format; repeatable)", Repeatable: true),
-        new("--threshold", null, "T", "score at or above which a request goes to the cloud (default 0.5)"),
-        new("--epochs", null, "N", "passes over the data (default 40)"),
+        new("--threshold", null, "T", "score at or above which a request goes to the cloud (default 0.6)"),
+        new("--epochs", null, "N", "passes over the data (default 150)"),
         new("--seed", null, "S", "shuffling seed (default 1)"),
         new("--l2", null, "L", "L2 regularisation per update (default 1e-4)"),
         new("--learning-rate", null, "R", "initial SGD step (default 0.2)"),
-        new("--balance", null, "none|label|language-label", "weigh examples so labels, or (language, label) pairs, count the same in total (default none)"),
+        new("--balance", null, "none|label|language-label", "weigh examples so labels, or (language, label) pairs, count the same in total (default language-label)"),
         new("--cv", null, "K", "K-fold cross-validation over the --data prompts: out-of-fold accuracy per language and source and where length misleads (choose settings with this, not with --test); -o is then optional"),
+        new("--cv-misses", null, "FILE", "with --cv: write the training prompts the out-of-fold models get wrong (JSON lines with their score)"),
         CommonOptions.Help,
     ];
 
@@ -59,7 +60,12 @@ public static class TrainRouterCommand
         catch (FormatException ex) { throw new ArgumentException(ex.Message); }
         if (cv > 0)
         {
-            Console.Out.Write(ScorerCrossValidation.Run(train, cv, options).ToString());
+            var report = ScorerCrossValidation.Run(train, cv, options);
+            Console.Out.Write(report.ToString());
+            if (a.String("--cv-misses") is { } missesPath)
+                File.WriteAllLines(missesPath, report.Misses.Select(m => System.Text.Json.JsonSerializer.Serialize(
+                    new { prompt = m.Prompt.Prompt, label = m.Prompt.Label, lang = m.Prompt.Language, source = m.Prompt.Source, score = Math.Round(m.Score, 3) },
+                    new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })));
             if (output is null) return Program.ExitOk;
         }
         var scorer = ComplexityScorer.Train(train, options);

@@ -19,7 +19,8 @@ public sealed record CrossValidationReport(
     SubsetResult LengthMisleads,
     IReadOnlyList<double> FoldAccuracies,
     double BestThreshold,
-    double BestThresholdAccuracy)
+    double BestThresholdAccuracy,
+    IReadOnlyList<(LabelledPrompt Prompt, double Score)> Misses)
 {
     public override string ToString()
     {
@@ -85,7 +86,8 @@ public static class ScorerCrossValidation
             Subsets(data, d => d.Language, label, routed), Subsets(data, d => d.Source, label, routed),
             bytes, Confusion.Of(label, byLength),
             new SubsetResult("length misleads", misled.Length, misled.Length == 0 ? 1 : misled.Count(i => routed[i] == label[i]) / (double)misled.Length),
-            foldAccuracies, bestT, bestAcc);
+            foldAccuracies, bestT, bestAcc,
+            Enumerable.Range(0, data.Count).Where(i => routed[i] != label[i]).Select(i => (data[i], scores[i])).ToList());
     }
 
     static List<SubsetResult> Subsets(IReadOnlyList<LabelledPrompt> data, Func<LabelledPrompt, string?> key, bool[] label, bool[] routed) =>
