@@ -100,14 +100,14 @@ public sealed class ComplexityScorerTests
         var labels = words.Select(_ => rng.Next(2) == 0 ? "cloud" : "local").ToList();
         List<LabelledPrompt> MadeUp(bool grouped) => [.. Enumerable.Range(0, 180).Select(i =>
             new LabelledPrompt(words[i % 60], labels[i % 60], "en", "made-up", grouped ? words[i % 60] : null))];
-        var options = new ScorerTrainingOptions { Epochs = 20 };
+        var options = new ScorerTrainingOptions { Epochs = 40, Threshold = 0.5, Balance = ClassBalance.None };
 
         var leaky = ScorerCrossValidation.Run(MadeUp(grouped: false), 3, options);
         var grouped = ScorerCrossValidation.Run(MadeUp(grouped: true), 3, options);
         Assert.Equal(180, leaky.Confusion.Total);
         Assert.Equal(3, grouped.FoldAccuracies.Count);
-        Assert.True(leaky.Confusion.Accuracy > 0.95, leaky.ToString());
-        Assert.True(grouped.Confusion.Accuracy < 0.75, grouped.ToString());
+        Assert.True(leaky.Confusion.Accuracy > 0.9, leaky.ToString());
+        Assert.True(grouped.Confusion.Accuracy < 0.7 && grouped.Confusion.Accuracy < leaky.Confusion.Accuracy - 0.25, grouped.ToString());
         Assert.Equal(180 - (int)Math.Round(grouped.Confusion.Accuracy * 180), grouped.Misses.Count);
         Assert.Throws<ArgumentException>(() => ScorerCrossValidation.Run(MadeUp(true), 1, options));
     }

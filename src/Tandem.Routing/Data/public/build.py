@@ -160,10 +160,16 @@ add(train, sorted(set(gsm("train")), key=lambda t: (len(t), t))[:80], "cloud", "
 add(train, sorted(set(slurp_train), key=lambda t: (-len(t), t))[:80], "local", "en", "slurp-devel-long")
 add(train, sorted(set(xsid("zh", "valid")), key=lambda t: (-len(t), t))[:80], "local", "zh", "xsid-zh-valid-long")
 
-seen = set()
+# The hand-written training set (../router-train.jsonl) is training data too: nothing in it may be held out here.
+seen = {json.loads(l)["prompt"] for l in open(f"{OUT}/../router-train.jsonl", encoding="utf-8") if l.strip()}
+seen_public_train = set()
 for name, rows in (("public-train.jsonl", train), ("public-heldout.jsonl", heldout)):
     with open(f"{OUT}/{name}", "w", encoding="utf-8") as f:
         for r in rows:
-            if r["prompt"] in seen or not r["prompt"]: continue  # a sentence in both splits stays in train only
+            if not r["prompt"]: continue
+            if name == "public-train.jsonl":
+                if r["prompt"] in seen_public_train: continue
+                seen_public_train.add(r["prompt"])
+            elif r["prompt"] in seen or r["prompt"] in seen_public_train: continue  # a sentence in both splits stays in train only
             seen.add(r["prompt"])
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
