@@ -81,6 +81,17 @@ public sealed class Arguments
         return v;
     }
 
+    /// <summary>Like <see cref="Float"/> at double precision, for settings that must round-trip exactly (e.g. 1e-4).</summary>
+    public double Double(string name, double fallback, double min = double.NegativeInfinity, double max = double.PositiveInfinity)
+    {
+        var s = String(name);
+        if (s is null) return fallback;
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || double.IsNaN(v))
+            throw new UsageException($"option {name} expects a number, got '{s}'");
+        if (v < min || v > max) throw new UsageException($"option {name} must be between {min} and {max}, got {s}");
+        return v;
+    }
+
     public ulong? ULong(string name)
     {
         var s = String(name);

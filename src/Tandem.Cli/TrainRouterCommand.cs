@@ -11,9 +11,14 @@ public static class TrainRouterCommand
         new("--data", null, "FILE", "training data: JSON lines {\"prompt\": TEXT, \"label\": \"local\"|\"cloud\"} (repeatable)", Repeatable: true),
         new("--output", "-o", "FILE", "where to write the model (JSON)"),
         new("--test", null, "FILE", "held-out data to report accuracy on (same format; repeatable)", Repeatable: true),
-        new("--threshold", null, "T", "score at or above which a request goes to the cloud (default 0.5)"),
-        new("--epochs", null, "N", "passes over the data (default 40)"),
+        new("--threshold", null, "T", "score at or above which a request goes to the cloud (default 0.6)"),
+        new("--epochs", null, "N", "passes over the data (default 150)"),
         new("--seed", null, "S", "shuffling seed (default 1)"),
+        new("--l2", null, "L", "L2 regularisation per update (default 1e-4)"),
+        new("--learning-rate", null, "R", "initial SGD step (default 0.2)"),
+        new("--balance", null, "none|label|language-label", "weigh examples so labels, or (language, label) pairs, count the same in total (default language-label)"),
+        new("--cv", null, "K", "K-fold cross-validation over the --data prompts: out-of-fold accuracy per language and source and where length misleads (choose settings with this, not with --test); -o is then optional"),
+        new("--cv-misses", null, "FILE", "with --cv: write the training prompts the out-of-fold models get wrong (JSON lines with their score)"),
         CommonOptions.Help,
     ];
 
@@ -24,7 +29,9 @@ public static class TrainRouterCommand
         a.AllowPositionals(0, "nothing");
         var data = a.All("--data");
         if (data.Count == 0) throw new UsageException("missing --data FILE");
-        string output = a.String("--output") ?? throw new UsageException("missing -o MODEL.json");
+        int cv = a.Has("--cv") ? a.Int("--cv", 5, min: 2) : 0;
+        string? output = a.String("--output");
+        if (output is null && cv == 0) throw new UsageException("missing -o MODEL.json");
         foreach (var f in data.Concat(a.All("--test")))
             if (!File.Exists(f)) throw new FileNotFoundException($"labelled data not found: {f}", f);
         var d = new ScorerTrainingOptions();
@@ -32,7 +39,17 @@ public static class TrainRouterCommand
         {
             Epochs = a.Int("--epochs", d.Epochs, min: 1),
             Seed = a.Int("--seed", d.Seed),
-            Threshold = a.Float("--threshold", (float)d.Threshold, min: 0, max: 1),
+            Threshold = a.Double("--threshold", d.Threshold, min: 0, max: 1),
+            L2 = a.Double("--l2", d.L2, min: 0),
+            LearningRate = a.Double("--learning-rate", d.LearningRate, min: 0),
+            Balance = a.String("--balance") switch
+            {
+                null => d.Balance,
+                "none" => ClassBalance.None,
+                "label" => ClassBalance.Label,
+                "language-label" => ClassBalance.LanguageLabel,
+                var other => throw new UsageException($"--balance: expected none, label or language-label, got '{other}'"),
+            },
         };
         List<LabelledPrompt> train, test = [];
         try
@@ -41,8 +58,18 @@ public static class TrainRouterCommand
             test = a.All("--test").SelectMany(LabelledPrompt.ReadJsonLines).ToList();
         }
         catch (FormatException ex) { throw new ArgumentException(ex.Message); }
+        if (cv > 0)
+        {
+            var report = ScorerCrossValidation.Run(train, cv, options);
+            Console.Out.Write(report.ToString());
+            if (a.String("--cv-misses") is { } missesPath)
+                File.WriteAllLines(missesPath, report.Misses.Select(m => System.Text.Json.JsonSerializer.Serialize(
+                    new { prompt = m.Prompt.Prompt, label = m.Prompt.Label, lang = m.Prompt.Language, source = m.Prompt.Source, score = Math.Round(m.Score, 3) },
+                    new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })));
+            if (output is null) return Program.ExitOk;
+        }
         var scorer = ComplexityScorer.Train(train, options);
-        scorer.Save(output);
+        scorer.Save(output!);
         Console.Out.WriteLine($"trained on {train.Count} prompts ({train.Count(p => p.IsCloud)} cloud) → {output}");
         Console.Out.WriteLine("train: " + ScorerEvaluation.Of(scorer, train));
         if (test.Count > 0)

@@ -81,7 +81,7 @@ public static class Usage
             + "With --soak it also reads the server's /metrics during and after the run: 5xx answers, KV slots still busy, RSS after warm-up vs at the end.", LoadtestCommand.Options),
         ["ask"] = ("tandem ask \"QUESTION\" [-m MODEL.gguf] [--cloud URL --cloud-model M] [--mode MODE] [--privacy POLICY] [--explain] [--json]",
             "Routes the question to the local model or an OpenAI-compatible cloud (complexity, personal data, device state, budgets),\nstreams the answer, and with --explain says why it went where it went.", AskCommand.Options),
-        ["train-router"] = ("tandem train-router --data FILE -o MODEL.json [--test FILE] [--threshold T]",
+        ["train-router"] = ("tandem train-router --data FILE -o MODEL.json [--test FILE] [--threshold T] [--cv K] [--balance B] [--l2 L]",
             "Trains the complexity scorer (logistic regression over hashed n-grams and request features) on labelled JSON lines.", TrainRouterCommand.Options),
         ["route-eval"] = ("tandem route-eval DATA.jsonl [--router-model FILE] [--threshold T] [--plot OUT.svg] [--json]",
             "Evaluates the router's decision on labelled JSON lines {\"prompt\", \"label\": \"local\"|\"cloud\"} (optional \"lang\", \"source\"):\naccuracy, share kept on the device, confusion matrix, the best length-only rule and the prompts where length misleads,\na cost/quality curve over thresholds, and the decision latency p50/p99.", RouteEvalCommand.Options),

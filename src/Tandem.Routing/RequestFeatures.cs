@@ -10,7 +10,8 @@ public sealed class RequestFeatures
 {
     public static readonly IReadOnlyList<string> DenseNames =
         ["log_chars", "log_words", "turns", "cjk_share", "latin_share", "digit_share", "operator_share",
-         "cue_math", "cue_code", "cue_reasoning", "cue_longform", "cue_tool", "cue_device"];
+         "cue_math", "cue_code", "cue_reasoning", "cue_longform", "cue_tool", "cue_device",
+         "cue_home_thing", "cue_device_state", "cue_create", "cue_howto", "numbers", "math_with_numbers", "home_thing_query"];
     public static int DenseCount => DenseNames.Count;
 
     public double[] Dense { get; } = new double[DenseCount];
@@ -42,6 +43,27 @@ public sealed class RequestFeatures
          "remind me", "call ", "open the", "play ", "pause", "do not disturb", "screenshot", "airplane mode", "battery",
          "打开", "关闭", "闹钟", "音量", "亮度", "蓝牙", "手电筒", "提醒我", "打电话", "播放", "暂停", "勿扰", "截屏", "飞行模式", "定时",
          "allume", "éteins", "réveil", "minuterie", "volume", "luminosité", "lampe torche", "rappelle-moi", "appelle", "ouvre", "joue", "mode avion", "mets"];
+
+    // Things in a home or on a phone that an assistant controls or reports on; "how many … are on" about these is a
+    // device query, not arithmetic (a math cue counts as one only with numbers around it).
+    static readonly string[] HomeThingCues =
+        ["light", "lamp", "door", "window", "blind", "curtain", "shade", "cover", "garage", "lock", "thermostat", "heater", "heating",
+         "fan", "tv", "speaker", "sensor", "plug", "vacuum", "camera", "air condition", "humidity", "temperature in", "sprinkler",
+         "灯", "门", "窗", "帘", "车库", "锁", "空调", "暖气", "风扇", "电视", "音箱", "传感器", "插座", "扫地", "摄像头", "温度", "湿度", "加湿器",
+         "lumière", "lampe", "porte", "fenêtre", "volet", "rideau", "store", "serrure", "verrou", "chauffage", "ventilateur", "télé",
+         "enceinte", "capteur", "prise", "aspirateur", "caméra", "clim", "humidité", "température", "éclairage", "radiateur"];
+    static readonly string[] DeviceStateCues =
+        ["is on", "are on", "is off", "are off", "is open", "are open", "is closed", "are closed", "locked", "unlocked", "still on",
+         "开着", "关着", "开了", "关了", "锁了", "开启", "状态",
+         "allumé", "éteint", "ouvert", "fermé", "verrouillé", "en marche", "activé", "désactivé"];
+    static readonly string[] CreateCues =
+        ["write", "poem", "generate", "invent", "come up with", "list of", "definition", "synonym", "haiku", "lyrics", "rap ", "joke about", "rewrite", "paraphrase",
+         "写", "诗", "生成", "编一个", "列出", "定义", "同义词", "改写", "创作", "描述",
+         "écris", "écrit", "poème", "génère", "invente", "liste", "définition", "synonyme", "haïku", "paroles", "réécris", "reformule", "décris", "imagine"];
+    static readonly string[] HowToCues =
+        ["how do", "how can", "how to", "how should", "what is the difference", "what are the", "is it possible",
+         "如何", "怎么", "怎样", "什么是", "区别", "有什么",
+         "comment ", "quelle est la différence", "qu'est-ce que", "quels sont", "est-il possible", "faut-il"];
 
     public static RequestFeatures Extract(string text, int turns, int buckets)
     {
@@ -75,6 +97,14 @@ public sealed class RequestFeatures
         d[10] = Count(lower, LongFormCues);
         d[11] = Count(lower, ToolCues);
         d[12] = Count(lower, DeviceCues);
+        d[13] = Count(lower, HomeThingCues);
+        d[14] = Count(lower, DeviceStateCues);
+        d[15] = Count(lower, CreateCues);
+        d[16] = Count(lower, HowToCues);
+        int numbers = CountNumbers(lower);
+        d[17] = Math.Min(numbers, 6) / 3.0;
+        d[18] = d[7] > 0 && numbers >= 2 ? 1 : 0;
+        d[19] = d[13] > 0 && (d[7] > 0 || lower.Contains('?') || lower.Contains('？')) ? 1 : 0;
 
         var counts = new Dictionary<int, int>();
         int mask = buckets - 1;
@@ -103,6 +133,20 @@ public sealed class RequestFeatures
         norm = Math.Sqrt(Math.Max(norm, 1));
         foreach (var (i, c) in counts) f.Hashed.Add((i, c / norm));
         return f;
+    }
+
+    /// <summary>Runs of digits (and Chinese numerals), so "3x - 4y = 1, 2x + 3y = 12" counts 4.</summary>
+    static int CountNumbers(string lower)
+    {
+        int runs = 0;
+        bool inRun = false;
+        foreach (char c in lower)
+        {
+            bool digit = char.IsAsciiDigit(c) || "零一二三四五六七八九十百千万".Contains(c);
+            if (digit && !inRun) runs++;
+            inRun = digit || (inRun && c is '.' or ',');
+        }
+        return runs;
     }
 
     static double Count(string lower, string[] cues)

@@ -140,7 +140,7 @@ public static class RouteEvaluation
             .OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
 
     /// <summary>The byte length at or above which "cloud" is most accurate on this data.</summary>
-    static int BestLengthThreshold(double[] lengths, bool[] label)
+    public static int BestLengthThreshold(double[] lengths, bool[] label)
     {
         int best = 0, bestCorrect = -1;
         foreach (int t in lengths.Select(l => (int)l).Append(int.MaxValue).Distinct())

@@ -25,9 +25,8 @@ public sealed class ComplexityScorerTests
     }
 
     // where length misleads: short hard requests and long, wordy device commands (none of them in the training set).
-    // Since the weights were retrained with the public data, two former cases are misses, reported in the README rather
-    // than hidden: "Prove there are infinitely many primes" (now local) and a long French "Je pars en réunion…, mets le
-    // téléphone en silencieux…" (now cloud). The public held-out numbers are asserted below.
+    // Since the weights were retrained with the public data, "Prove there are infinitely many primes" is a miss (routed
+    // local), reported in the README rather than hidden. The public held-out numbers are asserted below.
     [Theory]
     [InlineData("写一个冒泡排序", true)]
     [InlineData("x-y=2z, x²+y²=10z², find xy", true)]
@@ -66,13 +65,72 @@ public sealed class ComplexityScorerTests
     [Fact]
     public void ShippedWeights_OnHeldOutPublicData()
     {
-        // public data the scorer did not train on (other partitions or intent files of each source); the goals are
-        // 98 % overall and 90 % where length misleads — these bounds only guard against regressions from what ships
+        // public data the scorer did not train on (other partitions or intent files of each source), measured once after
+        // all choices were made by cross-validation on the training data; the goals are 98 % overall and 90 % where length
+        // misleads — these bounds sit just under what ships (97.7 %, 88.8 %; en 99.2, fr 93.5, zh 98.5) to catch regressions
         var held = LabelledPrompt.ReadJsonLines(Data("public/public-heldout.jsonl"));
         var r = RouteEvaluation.Run(held, Shipped, new RouteEvaluationOptions { LatencyPasses = 1 });
-        Assert.True(r.Confusion.Accuracy >= 0.94, $"accuracy {r.Confusion.Accuracy:P1}");
-        Assert.True(r.Confusion.Accuracy > r.LengthBaseline.Accuracy + 0.03, $"scorer {r.Confusion.Accuracy:P1} vs length {r.LengthBaseline.Accuracy:P1}");
-        Assert.True(r.LengthMisleads.Count >= 50 && r.LengthMisleads.Accuracy >= 0.75, $"length misleads: {r.LengthMisleads}");
+        Assert.True(r.Confusion.Accuracy >= 0.97, $"accuracy {r.Confusion.Accuracy:P1}");
+        Assert.True(r.Confusion.Accuracy > r.LengthBaseline.Accuracy + 0.10, $"scorer {r.Confusion.Accuracy:P1} vs length {r.LengthBaseline.Accuracy:P1}");
+        Assert.True(r.LengthMisleads.Count >= 150 && r.LengthMisleads.Accuracy >= 0.88, $"length misleads: {r.LengthMisleads}");
         Assert.Equal(["en", "fr", "zh"], r.ByLanguage.Select(l => l.Name));
+        var floor = new Dictionary<string, double> { ["en"] = 0.99, ["fr"] = 0.93, ["zh"] = 0.98 };
+        foreach (var l in r.ByLanguage) Assert.True(l.Accuracy >= floor[l.Name], $"{l.Name}: {l.Accuracy:P1}");
+        // the new sources' held-out partitions are there (English code, French seed tasks, Chinese instructions, SLURP)
+        Assert.Superset(new HashSet<string> { "humaneval", "vigogne-seed-fr", "alpaca-zh", "slurp-test" }, r.BySource.Select(s => s.Name).ToHashSet());
+    }
+
+    [Fact]
+    public void HeldOutPublicData_SharesNoPromptWithTraining()
+    {
+        var train = new HashSet<string>(LabelledPrompt.ReadJsonLines(Data("public/public-train.jsonl")).Select(p => p.Prompt));
+        train.UnionWith(LabelledPrompt.ReadJsonLines(Data("router-train.jsonl")).Select(p => p.Prompt));
+        var leaked = LabelledPrompt.ReadJsonLines(Data("public/public-heldout.jsonl")).Where(p => train.Contains(p.Prompt)).ToList();
+        Assert.Empty(leaked);
+    }
+
+    [Fact]
+    public void CrossValidation_ScoresEveryPromptOutOfFold_AndKeepsGroupsTogether()
+    {
+        // Made-up words with random labels: nothing generalises, so only memorising a prompt seen in training can beat
+        // chance. Each word appears three times; without groups the copies land in other folds and are memorised, with
+        // groups they stay in one fold and the out-of-fold accuracy falls to about chance.
+        var rng = new Random(5);
+        var words = Enumerable.Range(0, 60).Select(_ => new string(Enumerable.Range(0, 8).Select(_ => (char)('a' + rng.Next(26))).ToArray())).ToList();
+        var labels = words.Select(_ => rng.Next(2) == 0 ? "cloud" : "local").ToList();
+        List<LabelledPrompt> MadeUp(bool grouped) => [.. Enumerable.Range(0, 180).Select(i =>
+            new LabelledPrompt(words[i % 60], labels[i % 60], "en", "made-up", grouped ? words[i % 60] : null))];
+        var options = new ScorerTrainingOptions { Epochs = 40, Threshold = 0.5, Balance = ClassBalance.None };
+
+        var leaky = ScorerCrossValidation.Run(MadeUp(grouped: false), 3, options);
+        var grouped = ScorerCrossValidation.Run(MadeUp(grouped: true), 3, options);
+        Assert.Equal(180, leaky.Confusion.Total);
+        Assert.Equal(3, grouped.FoldAccuracies.Count);
+        Assert.True(leaky.Confusion.Accuracy > 0.9, leaky.ToString());
+        Assert.True(grouped.Confusion.Accuracy < 0.7 && grouped.Confusion.Accuracy < leaky.Confusion.Accuracy - 0.25, grouped.ToString());
+        Assert.Equal(180 - (int)Math.Round(grouped.Confusion.Accuracy * 180), grouped.Misses.Count);
+        Assert.Throws<ArgumentException>(() => ScorerCrossValidation.Run(MadeUp(true), 1, options));
+    }
+
+    [Fact]
+    public void CrossValidation_OnTheHandWrittenSet_BeatsLength()
+    {
+        var train = LabelledPrompt.ReadJsonLines(Data("router-train.jsonl"));
+        var r = ScorerCrossValidation.Run(train, 4);
+        Assert.Equal(train.Count, r.Confusion.Total);
+        Assert.Equal(["en", "fr", "zh"], r.ByLanguage.Select(l => l.Name));
+        Assert.True(r.Confusion.Accuracy > r.LengthBaseline.Accuracy + 0.05, r.ToString());
+        Assert.Contains("4-fold cross-validation over 192 training prompts", r.ToString());
+    }
+
+    [Fact]
+    public void LanguageLabelBalance_ChangesTheModel_NoneKeepsUnitWeights()
+    {
+        // 30 English local, 3 English cloud: balancing gives the cloud side ten times the weight, so its score rises
+        List<LabelledPrompt> data = [.. Enumerable.Range(0, 30).Select(i => new LabelledPrompt($"turn on light {i}", "local", "en")),
+            .. Enumerable.Range(0, 3).Select(i => new LabelledPrompt($"prove theorem {i}", "cloud", "en"))];
+        var plain = ComplexityScorer.Train(data, new ScorerTrainingOptions { Balance = ClassBalance.None, Epochs = 10 });
+        var balanced = ComplexityScorer.Train(data, new ScorerTrainingOptions { Balance = ClassBalance.LanguageLabel, Epochs = 10 });
+        Assert.True(balanced.Score("prove theorem 7") > plain.Score("prove theorem 7"));
     }
 }

@@ -63,6 +63,24 @@ public sealed class RoutingCliTests(HybridFixture fixture) : IClassFixture<Hybri
     }
 
     [Fact]
+    public void TrainRouter_CrossValidates_WithoutWritingAModelUnlessAsked()
+    {
+        string misses = TestData.Temp("cv-misses.jsonl");
+        var r = TandemProcess.Run("train-router", "--data", Data("router-train.jsonl"), "--cv", "3", "--epochs", "20", "--cv-misses", misses);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("3-fold cross-validation over 192 training prompts", r.Stdout);
+        Assert.Contains("where length misleads", r.Stdout);
+        Assert.Contains("lang fr", r.Stdout);
+        Assert.DoesNotContain("trained on", r.Stdout); // no -o: nothing trained on everything, nothing written
+        foreach (var line in File.ReadLines(misses)) Assert.Contains("\"score\":", line);
+
+        var bad = TandemProcess.Run("train-router", "--data", Data("router-train.jsonl"), "--cv", "3", "--balance", "sideways");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--balance: expected none, label or language-label, got 'sideways'", bad.Stderr);
+        Assert.Equal(2, TandemProcess.Run("train-router", "--data", Data("router-train.jsonl"), "--cv", "1").ExitCode);
+    }
+
+    [Fact]
     public void RouteEval_ReportsAccuracyConfusionCurveAndLatency()
     {
         string data = TestData.Temp("route-eval.jsonl");

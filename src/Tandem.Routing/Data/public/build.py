@@ -7,7 +7,7 @@ are read at the commits pinned below, so the output is reproducible. Sampling us
 Train and held-out come from different partitions of each source (the source's own train/valid vs test split,
 or disjoint intent files for Home Assistant), so nothing held out was seen in training.
 """
-import json, random, subprocess, sys, zlib
+import gzip, json, random, subprocess, sys, zlib
 
 MIRROR, OUT = sys.argv[1], sys.argv[2]
 PINS = {
@@ -16,6 +16,9 @@ PINS = {
     "openai/grade-school-math": "3101c7d5072418e28b9008a6636bde82a006892c",
     "Chenny0808/ape210k": "52c52ebb517fdcd3dc69e908cc45f8bb0a121094",
     "bofenghuang/vigogne": "67ea8a2a06f1ddd5652da274c9d537e2223468bc",
+    "pswietojanski/slurp": "8eb16545762be97ace75334109d73824217311f1",
+    "openai/human-eval": "6d43fb980f9fee3c892a914eda09951f772ad10d",
+    "carbonz0/alpaca-chinese-dataset": "fea92d753753d3afcdf4bbdbfe54cc200bcb3770",
 }
 
 def git(repo, *args):
@@ -25,6 +28,10 @@ def git(repo, *args):
 def show(repo, file):
     return git(repo, "show", f"{PINS[repo]}:{file}")
 
+def show_bytes(repo, file):
+    path = f"{MIRROR}/{repo.replace('/', '+')}/repo"
+    return subprocess.run(["git", "-C", path, "show", f"{PINS[repo]}:{file}"], check=True, capture_output=True).stdout
+
 def clean(t):
     return " ".join(t.split())
 
@@ -33,10 +40,16 @@ def sample(items, n, seed):
     random.Random(seed).shuffle(items)
     return items[:n]
 
+# Training samples per source (the held-out samples stay at their original sizes and seeds, so the held-out set
+# only loses sentences that now also occur in train). A seeded shuffle's first N include its first 150, so the
+# larger training set extends the earlier one.
+TRAIN_N = 600
 train, heldout = [], []
-def add(dest, prompts, label, lang, source):
+def add(dest, prompts, label, lang, source, group_of=None):
     for p in prompts:
-        dest.append({"prompt": p, "label": label, "lang": lang, "source": source})
+        row = {"prompt": p, "label": label, "lang": lang, "source": source}
+        if group_of is not None: row["group"] = group_of[p]
+        dest.append(row)
 
 # --- device and assistant commands (local) ---
 # xSID 0.4 (CC BY-SA 4.0): SNIPS + Facebook multilingual task-oriented utterances; valid -> train, test -> held out.
@@ -44,7 +57,7 @@ def xsid(lang, split):
     lines = show("mainlp/xsid", f"data/xSID-0.4/{lang}.{split}.conll").splitlines()
     return [clean(l[len("# text:"):]) for l in lines if l.startswith("# text:")]
 for lang in ("en", "zh"):
-    add(train, sample(xsid(lang, "valid"), 150, 1), "local", lang, f"xsid-{lang}-valid")
+    add(train, sample(xsid(lang, "valid"), TRAIN_N, 1), "local", lang, f"xsid-{lang}-valid")
     add(heldout, sample(xsid(lang, "test"), 150, 2), "local", lang, f"xsid-{lang}-test")
 
 # Home Assistant intents test sentences (CC BY 4.0): whole intent files go to one side, chosen by a hash of the
@@ -65,23 +78,27 @@ def ha_sentences(text):
 for lang, folder in (("en", "en"), ("fr", "fr"), ("zh", "zh-cn")):
     files = [f for f in git("home-assistant/intents", "ls-tree", "--name-only", PINS["home-assistant/intents"], f"tests/{folder}/").split()
              if f.endswith(".yaml") and not f.split("/")[-1].startswith("_")]
-    tr, te = [], []
+    tr, te, file_of = [], [], {}
     for f in files:
-        (te if zlib.crc32(f.split("/")[-1].encode()) % 3 == 0 else tr).extend(ha_sentences(show("home-assistant/intents", f)))
-    add(train, sample(tr, 150, 3), "local", lang, f"ha-intents-{lang}")
+        sentences = ha_sentences(show("home-assistant/intents", f))
+        (te if zlib.crc32(f.split("/")[-1].encode()) % 3 == 0 else tr).extend(sentences)
+        for t in sentences: file_of.setdefault(t, f.split("/")[-1])
+    # "group" = the intent file, so that cross-validation over train keeps a file in one fold, like the held-out split
+    add(train, sample(tr, TRAIN_N, 3), "local", lang, f"ha-intents-{lang}", file_of)
+    add(train, sorted(set(tr), key=lambda t: (-len(t), t))[:40], "local", lang, f"ha-intents-{lang}-long", file_of)  # long commands
     add(heldout, sample(te, 100, 4), "local", lang, f"ha-intents-{lang}")
 
 # --- requests that need a large model (cloud) ---
 # GSM8K (MIT): grade-school math word problems; train -> train, test -> held out.
 def gsm(split):
     return [clean(json.loads(l)["question"]) for l in show("openai/grade-school-math", f"grade_school_math/data/{split}.jsonl").splitlines()]
-add(train, sample(gsm("train"), 150, 5), "cloud", "en", "gsm8k-train")
+add(train, sample(gsm("train"), TRAIN_N, 5), "cloud", "en", "gsm8k-train")
 add(heldout, sample(gsm("test"), 150, 6), "cloud", "en", "gsm8k-test")
 
 # Ape210K (Chinese math word problems): valid -> train, test -> held out.
 def ape(split):
     return [clean(json.loads(l)["original_text"]) for l in show("Chenny0808/ape210k", f"data/{split}.ape.json").splitlines() if l.strip()]
-add(train, sample(ape("valid"), 150, 7), "cloud", "zh", "ape210k-valid")
+add(train, sample(ape("valid"), TRAIN_N, 7), "cloud", "zh", "ape210k-valid")
 add(heldout, sample(ape("test"), 150, 8), "cloud", "zh", "ape210k-test")
 
 # OpenAssistant OASST1 French conversations (Apache-2.0; the vigogne repository's 2023-04-12 top-1 export): the
@@ -93,13 +110,66 @@ for l in show("bofenghuang/vigogne", "data/chat/oasst_20230412_fr_top1.jsonl").s
     text = clean(d["messages"][0]["content"])
     if len(text) > 600: continue  # keep lines short; long prompts are easy cloud cases anyway
     (oa_train if n % 2 == 0 else oa_test).append(text)
-add(train, sample(oa_train, 150, 9), "cloud", "fr", "oasst1-fr")
+add(train, sample(oa_train, TRAIN_N, 9), "cloud", "fr", "oasst1-fr")
 add(heldout, sample(oa_test, 150, 10), "cloud", "fr", "oasst1-fr")
 
-seen = set()
+# SLURP (CC BY 4.0): English commands spoken to a home assistant (alarms, lists, IoT, calendar, quick questions,
+# jokes, quick facts); devel -> train, test -> held out (the train file is not in the snapshot). SLURP's catch-all
+# intent "general_quirky" (open chat such as "tell me why X is a better comedian than Y") is left out of both splits:
+# by this project's labels much of it needs the cloud, so it cannot be labelled "local" wholesale.
+def slurp(split):
+    rows = [json.loads(l) for l in show("pswietojanski/slurp", f"dataset/slurp/{split}.jsonl").splitlines() if l.strip()]
+    return [clean(r["sentence"]) for r in rows if r["intent"] not in ("general_quirky", "quirky")]
+slurp_train = slurp("devel")
+add(train, sample(slurp_train, TRAIN_N, 11), "local", "en", "slurp-devel")
+add(heldout, sample(slurp("test"), 150, 12), "local", "en", "slurp-test")
+
+# HumanEval (MIT): Python function stubs with a docstring, the way people paste code to complete. It has no train
+# split, so even task numbers -> train, odd -> held out. Whitespace is collapsed like every other prompt.
+he_train, he_test = [], []
+for l in gzip.decompress(show_bytes("openai/human-eval", "data/HumanEval.jsonl.gz")).decode("utf-8").splitlines():
+    d = json.loads(l)
+    (he_train if int(d["task_id"].split("/")[1]) % 2 == 0 else he_test).append(clean(d["prompt"]))
+add(train, sample(he_train, TRAIN_N, 13), "cloud", "en", "humaneval")
+add(heldout, sample(he_test, 150, 14), "cloud", "en", "humaneval")
+
+# Vigogne's French translation of the 175 Alpaca seed tasks (instruction + input; code, math, writing, analysis):
+# even task numbers -> train, odd -> held out.
+vs_train, vs_test = [], []
+for l in show("bofenghuang/vigogne", "data/instruct/seed_tasks_vigogne.jsonl").splitlines():
+    d = json.loads(l)
+    text = clean(d["instruction"] + " " + d["instances"][0]["input"])
+    (vs_train if int(d["id"].rsplit("_", 1)[1]) % 2 == 0 else vs_test).append(text)
+add(train, sample(vs_train, TRAIN_N, 15), "cloud", "fr", "vigogne-seed-fr")
+add(heldout, sample(vs_test, 150, 16), "cloud", "fr", "vigogne-seed-fr")
+
+# Chinese Alpaca instructions (machine-translated Alpaca, carbonz0/alpaca-chinese-dataset): open requests including
+# code, writing and explanation; part-00 -> train, part-01 -> held out. Instruction + input, over 600 characters dropped.
+def alpaca_zh(part):
+    out = []
+    for d in json.loads(show("carbonz0/alpaca-chinese-dataset", f"zh-data-part-0{part}.json")):
+        text = clean(d["instruction"] + " " + d.get("input", ""))
+        if 0 < len(text) <= 600: out.append(text)
+    return out
+add(train, sample(alpaca_zh(0), TRAIN_N, 17), "cloud", "zh", "alpaca-zh")
+add(heldout, sample(alpaca_zh(1), 150, 18), "cloud", "zh", "alpaca-zh")
+
+# Where length misleads, from training partitions only: the shortest math problems and the longest commands.
+add(train, sorted(set(ape("valid")), key=lambda t: (len(t), t))[:80], "cloud", "zh", "ape210k-valid-short")
+add(train, sorted(set(gsm("train")), key=lambda t: (len(t), t))[:80], "cloud", "en", "gsm8k-train-short")
+add(train, sorted(set(slurp_train), key=lambda t: (-len(t), t))[:80], "local", "en", "slurp-devel-long")
+add(train, sorted(set(xsid("zh", "valid")), key=lambda t: (-len(t), t))[:80], "local", "zh", "xsid-zh-valid-long")
+
+# The hand-written training set (../router-train.jsonl) is training data too: nothing in it may be held out here.
+seen = {json.loads(l)["prompt"] for l in open(f"{OUT}/../router-train.jsonl", encoding="utf-8") if l.strip()}
+seen_public_train = set()
 for name, rows in (("public-train.jsonl", train), ("public-heldout.jsonl", heldout)):
     with open(f"{OUT}/{name}", "w", encoding="utf-8") as f:
         for r in rows:
-            if r["prompt"] in seen or not r["prompt"]: continue  # a sentence in both splits stays in train only
+            if not r["prompt"]: continue
+            if name == "public-train.jsonl":
+                if r["prompt"] in seen_public_train: continue
+                seen_public_train.add(r["prompt"])
+            elif r["prompt"] in seen or r["prompt"] in seen_public_train: continue  # a sentence in both splits stays in train only
             seen.add(r["prompt"])
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
