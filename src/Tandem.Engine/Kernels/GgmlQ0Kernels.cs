@@ -444,7 +444,18 @@ public static unsafe partial class GgmlQ0Dot
         long rb = op.RowBytes;
         byte* y0 = op.Activations + t * op.ActivationRowBytes;
         float* o = op.Output + t * (long)op.OutputStride;
-        var offset = Vector256.Create((sbyte)8);
+        // The −8 of every weight quant comes out of the rows: Σ (q − 8)·y = Σ q·y − 8·Σ y, and 8·Σ y (with the
+        // activation scale) is the same for every row, so it is computed once per block here.
+        var offsets = (int*)KernelScratch.Get(nb * 8L);
+        var scales = (float*)(offsets + nb);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            var y = (BlockQ8_0*)y0 + ib;
+            offsets[ib] = 8 * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Vector256.Load(y->Qs)), Vector256.Create((short)1)));
+            scales[ib] = HalfTable.ToF32(*(ushort*)&y->D);
+        }
+        // Each row's scale d is the first two bytes of its block: one gather fetches the eight rows' at once.
+        var rowOffsets = Vector256.Create(0, (int)rb, (int)(2 * rb), (int)(3 * rb), (int)(4 * rb), (int)(5 * rb), (int)(6 * rb), (int)(7 * rb));
         for (int r = rowStart; r < grouped; r += 8)
         {
             byte* w = op.Weights + r * rb;
@@ -452,19 +463,19 @@ public static unsafe partial class GgmlQ0Dot
             for (int ib = 0; ib < nb; ib++)
             {
                 byte* x = w + ib * 18L;
-                byte* y = y0 + ib * 34L;
+                byte* y = y0 + ib * 34L + 2;
                 // Eight rows are read side by side, a pattern the hardware prefetchers follow poorly from DRAM (decode
                 // reads every weight once): fetch the next group's bytes at the same offsets ahead of time.
                 if (Sse.IsSupported && (ib & 3) == 0)
                     for (int k = 16; k < 24; k++) Sse.Prefetch0(x + k * rb);
-                var sums = GgmlKQuantDot.Reduce8(RowLanes(x, y, offset), RowLanes(x + rb, y, offset), RowLanes(x + 2 * rb, y, offset),
-                    RowLanes(x + 3 * rb, y, offset), RowLanes(x + 4 * rb, y, offset), RowLanes(x + 5 * rb, y, offset),
-                    RowLanes(x + 6 * rb, y, offset), RowLanes(x + 7 * rb, y, offset));
-                var dw = Vector256.Create(HalfTable.ToF32(*(ushort*)x), HalfTable.ToF32(*(ushort*)(x + rb)),
-                    HalfTable.ToF32(*(ushort*)(x + 2 * rb)), HalfTable.ToF32(*(ushort*)(x + 3 * rb)),
-                    HalfTable.ToF32(*(ushort*)(x + 4 * rb)), HalfTable.ToF32(*(ushort*)(x + 5 * rb)),
-                    HalfTable.ToF32(*(ushort*)(x + 6 * rb)), HalfTable.ToF32(*(ushort*)(x + 7 * rb)));
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), dw * Vector256.Create(HalfTable.ToF32(*(ushort*)y)), acc);
+                var ys = Vector256.Load((sbyte*)y);
+                var sums = GgmlKQuantDot.Reduce8(UnsignedDot(default, UnsignedNibbles(x + 2), ys), UnsignedDot(default, UnsignedNibbles(x + rb + 2), ys),
+                    UnsignedDot(default, UnsignedNibbles(x + 2 * rb + 2), ys), UnsignedDot(default, UnsignedNibbles(x + 3 * rb + 2), ys),
+                    UnsignedDot(default, UnsignedNibbles(x + 4 * rb + 2), ys), UnsignedDot(default, UnsignedNibbles(x + 5 * rb + 2), ys),
+                    UnsignedDot(default, UnsignedNibbles(x + 6 * rb + 2), ys), UnsignedDot(default, UnsignedNibbles(x + 7 * rb + 2), ys));
+                sums -= Vector256.Create(offsets[ib]);
+                var dw = HalfBitsToSingle(Avx2.GatherVector256((int*)x, rowOffsets, 1));
+                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), dw * Vector256.Create(scales[ib]), acc);
             }
             var bias = op.Bias is null ? Vector256<float>.Zero : Vector256.Create(op.Bias, r);
             (acc + bias).Store(o + r);
@@ -473,11 +484,30 @@ public static unsafe partial class GgmlQ0Dot
             o[r] = RepackedQ4_0Avx2(op.Weights + r * rb, y0, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
     }
 
+    /// <summary>A Q4_0 block's 16 quant bytes as 32 unsigned nibbles (low nibbles, then high), 0..15.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> RowLanes(byte* x, byte* y, Vector256<sbyte> offset)
+    static Vector256<byte> UnsignedNibbles(byte* qs)
     {
-        var q = Nibbles(x + 2) - offset;
-        return UnsignedDot(Vector256<int>.Zero, Avx2.Sign(q, q).AsByte(), Avx2.Sign(Vector256.Load((sbyte*)y + 2), q));
+        if (!Avx512BW.VL.IsSupported) return Nibbles(qs).AsByte();
+        var both = Vector256.Create(Vector128.Load(qs));
+        var shifted = Avx512BW.VL.ShiftRightLogicalVariable(both.AsUInt16(), Vector256.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4));
+        return shifted.AsByte() & Vector256.Create((byte)0x0F);
+    }
+
+    /// <summary>
+    /// The F16 values in the low 16 bits of each lane, as F32 — exactly <see cref="HalfTable.ToF32"/>: exponent and
+    /// mantissa moved into place and scaled by 2^112 (exact for normals, subnormals and zero), infinities and NaNs rebuilt (NaNs quiet).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> HalfBitsToSingle(Vector256<int> bits)
+    {
+        var magnitude = bits & Vector256.Create(0x7FFF);
+        var sign = Vector256.ShiftLeft(bits & Vector256.Create(0x8000), 16);
+        var finite = Vector256.ShiftLeft(magnitude, 13).AsSingle() * Vector256.Create(0x7780_0000).AsSingle(); // × 2^112
+        var quiet = Vector256.GreaterThan(magnitude, Vector256.Create(0x7C00)) & Vector256.Create(0x0040_0000); // NaNs come out quiet, as F16C converts them
+        var special = (Vector256.ShiftLeft(magnitude, 13) | Vector256.Create(0x7F80_0000) | quiet).AsSingle();
+        var value = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x7C00)).AsSingle(), special, finite);
+        return (value.AsInt32() | sign).AsSingle();
     }
 
     /// <summary>The multi-token AVX2 tile for a weight type with Q8_0 activations, or null.</summary>
