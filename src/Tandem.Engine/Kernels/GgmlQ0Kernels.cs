@@ -25,7 +25,7 @@ namespace Tandem.Engine.Kernels;
 /// values are the same), see <see cref="ActivationQuant"/>.
 /// The scalar methods here are the reference; the AVX2 ones give identical results faster.
 /// </summary>
-public static unsafe class GgmlQ0Dot
+public static unsafe partial class GgmlQ0Dot
 {
     /// <summary>hsum_float_8: 128-bit halves added, then (0+2)+(1+3).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -350,9 +350,11 @@ public static unsafe class GgmlQ0Dot
         }
     }
 
-    /// <summary>Two tokens' activation block (quants and scales side by side), shared by the rows of a tile.</summary>
+    /// <summary>Two tokens' activation block (quants and scales side by side), shared by the rows of a tile.
+    /// The 32 quants are the last 32 bytes of a block (Q8_0: d, qs; Q8_1: d, s, qs).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<sbyte> PairQuants(byte* y0, byte* y1) => Vector512.Create(Vector256.Load((sbyte*)y0 + 2), Vector256.Load((sbyte*)y1 + 2));
+    static Vector512<sbyte> PairQuants(byte* y0, byte* y1, int blockBytes) =>
+        Vector512.Create(Vector256.Load((sbyte*)y0 + blockBytes - 32), Vector256.Load((sbyte*)y1 + blockBytes - 32));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> PairScales(byte* y0, byte* y1) =>
@@ -406,14 +408,15 @@ public static unsafe class GgmlQ0Dot
             TileAvx2<T>(op with { Activations = op.Activations + t * ys, Tokens = tokens - t, Output = op.Output + (long)t * os }, rowStart, rowEnd);
     }
 
-    static void LayOutPairs(byte* y0, long ys, int nb, int pairs, Vector512<sbyte>* quants, Vector512<float>* scales)
+    /// <param name="blockBytes">bytes of one activation block: 34 for Q8_0, 36 for Q8_1.</param>
+    static void LayOutPairs(byte* y0, long ys, int nb, int pairs, Vector512<sbyte>* quants, Vector512<float>* scales, int blockBytes = 34)
     {
         for (int ib = 0; ib < nb; ib++)
         {
-            byte* y = y0 + ib * 34L;
+            byte* y = y0 + ib * (long)blockBytes;
             for (int p = 0; p < pairs; p++)
             {
-                quants[ib * pairs + p] = PairQuants(y + 2 * p * ys, y + (2 * p + 1) * ys);
+                quants[ib * pairs + p] = PairQuants(y + 2 * p * ys, y + (2 * p + 1) * ys, blockBytes);
                 scales[ib * pairs + p] = PairScales(y + 2 * p * ys, y + (2 * p + 1) * ys);
             }
         }
@@ -628,21 +631,25 @@ public static unsafe class GgmlQ0Dot
         return UnsignedDot(Vector256<int>.Zero, Avx2.Sign(q, q).AsByte(), Avx2.Sign(Vector256.Load((sbyte*)y + 2), q));
     }
 
-    /// <summary>The multi-token AVX2 tile for a weight type with Q8_0 activations, or null.</summary>
+    /// <summary>The multi-token AVX2 tile for a 32-element block weight type, or null.</summary>
     public static TileFn? TileAvx2For(GgmlType type) => type switch
     {
         GgmlType.Q8_0 => TileAvx2<Q8_0Block>,
         GgmlType.Q4_0 => TileAvx2<Q4_0Block>,
         GgmlType.Q5_0 => TileAvx2<Q5_0Block>,
+        GgmlType.Q4_1 => TileWithMinAvx2<Q4_1Block>,
+        GgmlType.Q5_1 => TileWithMinAvx2<Q5_1Block>,
         _ => null,
     };
 
-    /// <summary>The multi-token AVX-512 tile for a weight type with Q8_0 activations, or null.</summary>
+    /// <summary>The multi-token AVX-512 tile for a 32-element block weight type, or null.</summary>
     public static TileFn? TileAvx512For(GgmlType type) => !Avx512BW.IsSupported ? null : type switch
     {
         GgmlType.Q8_0 => TileAvx512<Q8_0Block>,
         GgmlType.Q4_0 => TileAvx512<Q4_0Block>,
         GgmlType.Q5_0 => TileAvx512<Q5_0Block>,
+        GgmlType.Q4_1 => TileWithMinAvx512<Q4_1Block>,
+        GgmlType.Q5_1 => TileWithMinAvx512<Q5_1Block>,
         _ => null,
     };
 
