@@ -636,7 +636,9 @@ public static unsafe class GgmlKQuantDot
         public Vector512<sbyte>* Quants(int i, int j, int k) => (Vector512<sbyte>*)(_data + i * SuperBlockBytes + 512 + (j * 4 + k) * 256);
         /// <summary>The token pairs' quants of 32-element chunk <paramref name="c"/> (0..7) of super-block <paramref name="i"/>.</summary>
         public Vector512<sbyte>* Chunk(int i, int c) => Quants(i, c >> 2, c & 3);
-        public Vector256<float> TokenScales(int i) => *(Vector256<float>*)(_data + i * SuperBlockBytes + 512 + 2048);
+        /// <summary>The eight tokens' scales of super-block <paramref name="i"/>, lane = token.</summary>
+        public Vector256<float> TokenScales(int i) => Vector256.Load(TokenScaleLanes(i));
+        float* TokenScaleLanes(int i) => (float*)(_data + i * SuperBlockBytes + 512 + 2048);
 
         public void LayOut(byte* a, long ys)
         {
@@ -649,8 +651,8 @@ public static unsafe class GgmlKQuantDot
                     var yb = (BlockQ8_K*)(y0 + (2 * p + 1) * ys);
                     Scales(i)[p] = Vector512.Create(Vector256.Create(ya->D), Vector256.Create(yb->D));
                     Bsums(i)[p] = Vector512.Create(Vector256.Load(ya->BSums), Vector256.Load(yb->BSums));
-                    ((float*)(_data + i * SuperBlockBytes + 512 + 2048))[2 * p] = ya->D;
-                    ((float*)(_data + i * SuperBlockBytes + 512 + 2048))[2 * p + 1] = yb->D;
+                    TokenScaleLanes(i)[2 * p] = ya->D;
+                    TokenScaleLanes(i)[2 * p + 1] = yb->D;
                     for (int j = 0; j < 2; j++)
                         for (int k = 0; k < 4; k++)
                             Quants(i, j, k)[p] = Vector512.Create(Vector256.Load(ya->Qs + 128 * j + 32 * k), Vector256.Load(yb->Qs + 128 * j + 32 * k));
