@@ -14,7 +14,7 @@ namespace Tandem.Engine.Kernels;
 /// Vector512 here is a way of writing 16 lanes; on CPUs without AVX-512 .NET computes the same lanes with narrower
 /// instructions, and the results are identical.
 /// </summary>
-public static unsafe class GgmlFloatDot
+public static unsafe partial class GgmlFloatDot
 {
     const int Lanes = 16, Step = 64;
 
@@ -116,13 +116,26 @@ public static unsafe class GgmlFloatDot
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> LoadF16(ushort* p)
+    static Vector512<float> LoadF16(ushort* p) => WidenF16(p);
+
+    /// <summary>
+    /// Sixteen F16 values widened to F32 exactly as <c>(float)Half</c> does (NaNs quieted), with integer and float
+    /// vector operations only (.NET exposes no F16 conversion instruction): the exponent is rebiased; subnormals are
+    /// built as 2^-14·(1 + m/1024) and 2^-14 subtracted, which is exact.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> WidenF16(ushort* p)
     {
-        // Exact widening; table lookups keep this independent of hardware F16 support.
-        Unsafe.SkipInit(out Vector512<float> v);
-        float* f = (float*)Unsafe.AsPointer(ref v);
-        for (int i = 0; i < 16; i++) f[i] = HalfTable.ToF32(p[i]);
-        return v;
+        var h = Vector512.WidenLower(Vector512.Create(Vector256.Load(p), Vector256<ushort>.Zero)).AsUInt32();
+        var magnitude = (h & Vector512.Create(0x7fffu)) << 13;
+        var exponent = magnitude & Vector512.Create(0x7c00u << 13);
+        var normal = magnitude + Vector512.Create(112u << 23);
+        var infNan = (normal + Vector512.Create(112u << 23))
+            | (Vector512.GreaterThan(magnitude, Vector512.Create(0x7c00u << 13)) & Vector512.Create(0x400000u));
+        var subnormal = ((normal + Vector512.Create(1u << 23)).AsSingle() - Vector512.Create(113u << 23).AsSingle()).AsUInt32();
+        var bits = Vector512.ConditionalSelect(Vector512.Equals(exponent, Vector512.Create(0x7c00u << 13)), infNan,
+            Vector512.ConditionalSelect(Vector512.Equals(exponent, Vector512<uint>.Zero), subnormal, normal));
+        return (bits | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -148,6 +161,13 @@ public sealed unsafe class GgmlFloatKernel(GgmlType weightType, bool tinyBlasRow
         GgmlType.F16 => GgmlFloatDot.VecDotF16((ushort*)w, (ushort*)a, n),
         _ => GgmlFloatDot.VecDotBF16((ushort*)w, (ushort*)a, n),
     };
+
+    /// <summary>Batches in tinyBLAS order go through the multi-token tile (<see cref="GgmlFloatDot.TinyBlasTile"/>).</summary>
+    public override void MatMul(in MatMulOperands op, int rowStart, int rowEnd)
+    {
+        if (op.Tokens >= 2 && op.N % 16 == 0 && tinyBlasRows) GgmlFloatDot.TinyBlasTile(weightType, op, rowStart, rowEnd);
+        else base.MatMul(op, rowStart, rowEnd);
+    }
 
     public override float DotInMatMul(byte* w, byte* a, int n, int token, int tokens)
     {

@@ -615,16 +615,17 @@ public static unsafe class GgmlKQuantDot
         + Avx2.MultiplyAddAdjacent(c3, Avx2.MultiplyAddAdjacent(q3, Avx.LoadVector256(q8 + 96)));
 
     /// <summary>
-    /// Eight tokens' Q8_K activations laid out for the 512-bit Q6_K steps (in <see cref="KernelScratch"/>): per super-block, per token pair, the two tokens' scales side by side (8 lanes each) and bsums side by
-    /// side, then per half (j), chunk (k) and token pair the two tokens' 32 quants side by side.
+    /// Eight tokens' Q8_K activations laid out for the 512-bit Q6_K and Q5_K steps (in <see cref="KernelScratch"/>): per super-block, per token pair, the two tokens' scales side by side (8 lanes each) and bsums side by
+    /// side, then per half (j), chunk (k) and token pair the two tokens' 32 quants side by side, then the eight
+    /// tokens' scales one lane per token (for the Q5_K mins, which are summed per token, not per lane).
     /// </summary>
-    readonly struct Q6KGroup
+    internal readonly struct Q8KPairGroup
     {
-        const long SuperBlockBytes = 4 * 64 + 4 * 64 + 2 * 4 * 4 * 64;
+        const long SuperBlockBytes = 4 * 64 + 4 * 64 + 2 * 4 * 4 * 64 + 64; // the token scales padded to keep blocks 64-byte aligned
         readonly byte* _data;
         public readonly int Blocks;
 
-        public Q6KGroup(int superBlocks)
+        public Q8KPairGroup(int superBlocks)
         {
             Blocks = superBlocks;
             _data = KernelScratch.Get(superBlocks * SuperBlockBytes);
@@ -633,6 +634,11 @@ public static unsafe class GgmlKQuantDot
         public Vector512<float>* Scales(int i) => (Vector512<float>*)(_data + i * SuperBlockBytes);
         public Vector512<short>* Bsums(int i) => (Vector512<short>*)(_data + i * SuperBlockBytes + 256);
         public Vector512<sbyte>* Quants(int i, int j, int k) => (Vector512<sbyte>*)(_data + i * SuperBlockBytes + 512 + (j * 4 + k) * 256);
+        /// <summary>The token pairs' quants of 32-element chunk <paramref name="c"/> (0..7) of super-block <paramref name="i"/>.</summary>
+        public Vector512<sbyte>* Chunk(int i, int c) => Quants(i, c >> 2, c & 3);
+        /// <summary>The eight tokens' scales of super-block <paramref name="i"/>, lane = token.</summary>
+        public Vector256<float> TokenScales(int i) => Vector256.Load(TokenScaleLanes(i));
+        float* TokenScaleLanes(int i) => (float*)(_data + i * SuperBlockBytes + 512 + 2048);
 
         public void LayOut(byte* a, long ys)
         {
@@ -645,6 +651,8 @@ public static unsafe class GgmlKQuantDot
                     var yb = (BlockQ8_K*)(y0 + (2 * p + 1) * ys);
                     Scales(i)[p] = Vector512.Create(Vector256.Create(ya->D), Vector256.Create(yb->D));
                     Bsums(i)[p] = Vector512.Create(Vector256.Load(ya->BSums), Vector256.Load(yb->BSums));
+                    TokenScaleLanes(i)[2 * p] = ya->D;
+                    TokenScaleLanes(i)[2 * p + 1] = yb->D;
                     for (int j = 0; j < 2; j++)
                         for (int k = 0; k < 4; k++)
                             Quants(i, j, k)[p] = Vector512.Create(Vector256.Load(ya->Qs + 128 * j + 32 * k), Vector256.Load(yb->Qs + 128 * j + 32 * k));
@@ -664,7 +672,7 @@ public static unsafe class GgmlKQuantDot
     static Vector512<byte> Twice(Vector256<byte> v) => Vector512.Create(v, v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<int> Q6KChunks512(in Q6KGroup g, int i, int j, int p, Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
+    static Vector512<int> Q6KChunks512(in Q8KPairGroup g, int i, int j, int p, Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
         Vector512<short> c0, Vector512<short> c1, Vector512<short> c2, Vector512<short> c3) =>
         Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q0, g.Quants(i, j, 0)[p]), c0)
         + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q1, g.Quants(i, j, 1)[p]), c1)
@@ -676,7 +684,7 @@ public static unsafe class GgmlKQuantDot
     /// group: the same integer lane sums and the same per-lane float chain for every token.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void VecDotQ6KRow8Avx512(BlockQ6_K* x, in Q6KGroup g, float* o, long os, float bias)
+    static void VecDotQ6KRow8Avx512(BlockQ6_K* x, in Q8KPairGroup g, float* o, long os, float bias)
     {
         var m3 = Vector256.Create((byte)3);
         var m15 = Vector256.Create((byte)15);
@@ -732,7 +740,7 @@ public static unsafe class GgmlKQuantDot
         long ys = op.ActivationRowBytes, os = op.OutputStride;
         if (Avx512BW.IsSupported && tokens >= 8)
         {
-            var group = new Q6KGroup(nb);
+            var group = new Q8KPairGroup(nb);
             for (; done + 8 <= tokens; done += 8)
             {
                 group.LayOut(op.Activations + done * ys, ys);

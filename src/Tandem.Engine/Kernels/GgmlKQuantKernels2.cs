@@ -27,7 +27,7 @@ namespace Tandem.Engine.Kernels;
 /// Each routine has a plain scalar form (the reference that documents the order) and an AVX2 form used when the
 /// CPU has it; both give identical results.
 /// </summary>
-public static unsafe class GgmlKQuant2Dot
+public static unsafe partial class GgmlKQuant2Dot
 {
     const int QK = 256;
 
@@ -432,6 +432,13 @@ public sealed unsafe class GgmlKQuant2Kernel : MatVecKernel
 
     public override float Dot(byte* weightRow, byte* activationRow, int n) =>
         _repacked ? GgmlKQuant2Dot.RepackedQ2K(weightRow, activationRow, n, gemm: false, _scalar) : _vecDot(weightRow, activationRow, n);
+
+    /// <summary>Q5_K: multi-token tiles (<see cref="GgmlKQuant2Dot.MatMulQ5K"/>), bit-identical to one vec_dot per output.</summary>
+    public override void MatMul(in MatMulOperands op, int rowStart, int rowEnd)
+    {
+        if (_type == GgmlType.Q5_K && !_scalar && GgmlKQuant2Dot.Q5KTilesAvailable) GgmlKQuant2Dot.MatMulQ5K(op, rowStart, rowEnd);
+        else base.MatMul(op, rowStart, rowEnd);
+    }
 
     /// <summary>Repacked: tokens below the largest multiple of 4 go through the GEMM, the rest through the GEMV.</summary>
     public override float DotInMatMul(byte* weightRow, byte* activationRow, int n, int token, int tokens) =>

@@ -516,6 +516,8 @@ public static unsafe partial class GgmlQ0Dot
         GgmlType.Q8_0 => TileAvx2<Q8_0Block>,
         GgmlType.Q4_0 => TileAvx2<Q4_0Block>,
         GgmlType.Q5_0 => TileAvx2<Q5_0Block>,
+        GgmlType.Q4_1 => TileWithMinAvx2<Q4_1Block>,
+        GgmlType.Q5_1 => TileWithMinAvx2<Q5_1Block>,
         _ => null,
     };
 
@@ -525,6 +527,8 @@ public static unsafe partial class GgmlQ0Dot
         GgmlType.Q8_0 => TileAvx512<Q8_0Block, SignedRow<Q8_0Block>>,
         GgmlType.Q4_0 => TileAvx512<Q4_0Block, OffsetRow<Q4_0Block>>,
         GgmlType.Q5_0 => TileAvx512<Q5_0Block, OffsetRow<Q5_0Block>>,
+        GgmlType.Q4_1 => TileWithMinAvx512<Q4_1Block>,
+        GgmlType.Q5_1 => TileWithMinAvx512<Q5_1Block>,
         _ => null,
     };
 

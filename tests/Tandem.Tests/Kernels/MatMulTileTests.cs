@@ -21,38 +21,65 @@ public unsafe class MatMulTileTests
         var rng = new Random(17);
         foreach (var (n, rows) in new[] { (512, 1), (512, 7), (512, 16), (4864, 5) })
         {
-            var kernel = KernelRegistry.ForWeights(type, rows);
-            long rowBytes = GgmlTypeInfo.Of(type).RowBytes(n);
-            var weights = new byte[rowBytes * rows];
-            for (int r = 0; r < rows; r++) QuantKernelTests.RandomWeights(rng, type, n).CopyTo(weights, r * rowBytes);
-            var bias = rows == 7 ? QuantTestUtil.RandomFloats(rng, rows) : null;
-            foreach (int tokens in n > 512 ? new[] { 1, 24, 33 } : new[] { 1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 24, 32, 40 })
+            // Two workers' halves, the split the engine's pool makes (the first half may be odd).
+            int split = rows / 2 + (rows > 2 ? 1 : 0);
+            var tokenCounts = n > 512 ? new[] { 1, 24, 33 } : new[] { 1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 24, 32, 40 };
+            CheckMatMul(rng, type, n, rows, tokenCounts, [0, split, rows], bias: rows == 7);
+        }
+    }
+
+    /// <summary>
+    /// Every token count from 1 to 40 (whole and partial groups of 4, 8 and 16, and every remainder), over three row
+    /// ranges of odd lengths (so two-row tiles meet a leftover row in each), with a bias; the K-quants also at their
+    /// shortest row (256) and at a 4864-element row with odd token counts.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void MatMulEqualsOneDotPerOutputForEveryTokenCount(string typeName)
+    {
+        Assert.True(GgmlTypeInfo.TryParse(typeName, out var type));
+        var rng = new Random(23);
+        int blockSize = GgmlTypeInfo.Of(type).BlockSize;
+        // Float types: tinyBLAS order (and its tile) needs a row count that is a multiple of 4 and a row length that
+        // is a multiple of 16; 144 is not a multiple of vec_dot's 64, so the single-token tail is covered too.
+        int n = blockSize switch { 256 => 256, 1 => 144, _ => 128 }, rows = blockSize == 1 ? 12 : 9;
+        CheckMatMul(rng, type, n, rows, Enumerable.Range(1, 40).ToArray(), [0, 1, 6, rows], bias: true);
+        if (blockSize == 256)
+            CheckMatMul(rng, type, 4864, rows: 3, [7, 15, 21, 39], [0, 1, 3], bias: true);
+    }
+
+    /// <summary>MatMul over the row ranges [rowSplits[k], rowSplits[k+1]) against one DotInMatMul per output, bit for bit.</summary>
+    static void CheckMatMul(Random rng, GgmlType type, int n, int rows, int[] tokenCounts, int[] rowSplits, bool bias)
+    {
+        var kernel = KernelRegistry.ForWeights(type, rows);
+        long rowBytes = GgmlTypeInfo.Of(type).RowBytes(n);
+        var weights = new byte[rowBytes * rows];
+        for (int r = 0; r < rows; r++) QuantKernelTests.RandomWeights(rng, type, n).CopyTo(weights, r * rowBytes);
+        var biases = bias ? QuantTestUtil.RandomFloats(rng, rows) : null;
+        foreach (int tokens in tokenCounts)
+        {
+            long actBytes = kernel.ActivationRowBytes(n);
+            var activations = new byte[actBytes * tokens];
+            for (int t = 0; t < tokens; t++)
+                kernel.PrepareActivation(QuantTestUtil.RandomFloats(rng, n), activations.AsSpan((int)(t * actBytes), (int)actBytes));
+            var expected = new float[tokens * rows];
+            var actual = new float[tokens * rows];
+            fixed (byte* w = weights) fixed (byte* a = activations) fixed (float* o = actual)
             {
-                long actBytes = kernel.ActivationRowBytes(n);
-                var activations = new byte[actBytes * tokens];
-                for (int t = 0; t < tokens; t++)
-                    kernel.PrepareActivation(QuantTestUtil.RandomFloats(rng, n), activations.AsSpan((int)(t * actBytes), (int)actBytes));
-                var expected = new float[tokens * rows];
-                var actual = new float[tokens * rows];
-                fixed (byte* w = weights) fixed (byte* a = activations) fixed (float* o = actual)
+                for (int r = 0; r < rows; r++)
+                    for (int t = 0; t < tokens; t++)
+                        expected[t * rows + r] = kernel.DotInMatMul(w + r * rowBytes, a + t * actBytes, n, t, tokens) + (biases?[r] ?? 0f);
+                var op = new MatMulOperands
                 {
-                    for (int r = 0; r < rows; r++)
-                        for (int t = 0; t < tokens; t++)
-                            expected[t * rows + r] = kernel.DotInMatMul(w + r * rowBytes, a + t * actBytes, n, t, tokens) + (bias?[r] ?? 0f);
-                    var op = new MatMulOperands
-                    {
-                        Weights = w, RowBytes = rowBytes, Activations = a, ActivationRowBytes = actBytes,
-                        Tokens = tokens, N = n, Output = o, OutputStride = rows, Bias = bias,
-                    };
-                    // Two workers' halves, the split the engine's pool makes (the first half may be odd).
-                    int split = rows / 2 + (rows > 2 ? 1 : 0);
-                    kernel.MatMul(op, 0, split);
-                    kernel.MatMul(op, split, rows);
-                }
-                for (int i = 0; i < expected.Length; i++)
-                    Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
-                        $"{kernel}: rows {rows}, tokens {tokens}, output [{i / rows}, {i % rows}]: {actual[i]:R} vs one dot {expected[i]:R}");
+                    Weights = w, RowBytes = rowBytes, Activations = a, ActivationRowBytes = actBytes,
+                    Tokens = tokens, N = n, Output = o, OutputStride = rows, Bias = biases,
+                };
+                for (int k = 0; k + 1 < rowSplits.Length; k++)
+                    kernel.MatMul(op, rowSplits[k], rowSplits[k + 1]);
             }
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                    $"{kernel}: n {n}, rows {rows}, tokens {tokens}, output [{i / rows}, {i % rows}]: {actual[i]:R} vs one dot {expected[i]:R}");
         }
     }
 }

@@ -294,3 +294,26 @@ public unsafe class IntegerExactnessTests
         }
     }
 }
+
+public unsafe class WidenF16Tests
+{
+    /// <summary>The vector F16 widening the float kernels use gives, bit for bit, (float)Half for all 65536 values.</summary>
+    [Fact]
+    public void WidenF16EqualsHalfConversionForEveryValue()
+    {
+        var all = new ushort[65536];
+        for (int i = 0; i < all.Length; i++) all[i] = (ushort)i;
+        var widened = new float[16];
+        fixed (ushort* p = all)
+            for (int i = 0; i < all.Length; i += 16)
+            {
+                System.Runtime.Intrinsics.Vector512.CopyTo(Tandem.Engine.Kernels.GgmlFloatDot.WidenF16(p + i), widened);
+                for (int k = 0; k < 16; k++)
+                {
+                    int expected = BitConverter.SingleToInt32Bits((float)BitConverter.UInt16BitsToHalf((ushort)(i + k)));
+                    Assert.True(expected == BitConverter.SingleToInt32Bits(widened[k]),
+                        $"{i + k:x4}: {BitConverter.SingleToInt32Bits(widened[k]):x8} vs (float)Half {expected:x8}");
+                }
+            }
+    }
+}
