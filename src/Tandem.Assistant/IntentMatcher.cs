@@ -63,6 +63,10 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
             return ("volume", Call("media_volume", "level", 0L), null);
         if (Has(t, VolumeWords))
             return LevelOf(t, lowest: 0) is { } vol ? ("volume", Call("media_volume", "level", vol), null) : ("volume", null, "no volume level");
+        // A player set to a percentage is its volume ("règle la TV à 50 %", "set the speakers to 70 %"); a bare number
+        // is not, as it may be a channel ("put the TV on 20").
+        if (Has(t, MediaNouns) && !Has(t, LightWords) && t.Contains('%') && LevelOf(t, lowest: 0) is { } playerLevel)
+            return ("volume", Call("media_volume", "level", playerLevel), null);
 
         string? lightState = LightState(t);
         bool percent = t.Contains('%');
@@ -80,6 +84,8 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
                 args["level"] = level.Value;
                 return ("lights", new("lights_brightness", args), null);
             }
+            // Naming the lights and nothing else ("Lumière cuisine", "kitchen lights", "客厅的灯") asks for light.
+            if (lightState is null && OnlyLightsNamed(t)) lightState = "on";
             if (lightState is null) return ("lights", null, "on or off?");
             args["state"] = lightState;
             return ("lights", new("lights_set", args), null);
@@ -113,7 +119,7 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
 
     static readonly string[] LightWords =
         ["light", "lamp", "bulb", "brightness", "illuminat", "灯", "照明", "亮度", "lumière", "lampe", "luminosité", "éclairage",
-         "plafonnier", "ampoule", "luminaire"];
+         "plafonnier", "ampoule", "luminaire", "éclaire", "illumine"];
 
     static readonly string[] BrightnessWords = ["brightness", "dim ", "亮度", "luminosité"];
 
@@ -123,7 +129,8 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
 
     /// <summary>Things other than lights that a room command may name; with one of them, a room is not a light command.</summary>
     static readonly string[] MediaNouns =
-        ["tv", "television", "music", "song", "radio", "speaker", "player", "电视", "音乐", "歌", "音响", "musique", "télé", "chanson", "enceinte"];
+        ["tv", "television", "music", "song", "radio", "speaker", "player", "电视", "音乐", "歌", "音响", "musique", "télé", "chanson", "enceinte",
+         "watts"]; // "monte les watts": French slang for the loudness
 
     // Highest and lowest settings; the lowest light is 1 % (0 % would be off), the lowest volume 0.
     static readonly string[] MaxWords =
@@ -149,12 +156,37 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
     /// <summary>"on", "off" or null: the switching verb of a lights command, in any of the three languages.</summary>
     static string? LightState(string t)
     {
-        if (Has(t, " off ", "turn out", " go out", "put out", "discontinue", "cease", " no light", "deactivate", "disable", "extinguish",
+        // French closes and opens lights as it does doors ("ferme la lumière", "ouvre les lumières"); only with a light
+        // named, so that "ferme la porte de la cuisine" stays a door.
+        if (Has(t, LightWords))
+        {
+            if (Has(t, "ferme", "fermer", "fermez")) return "off";
+            if (Has(t, "ouvre", "ouvrir", "ouvrez")) return "on";
+        }
+        if (Has(t, " off ", "lights out", "light out", "turn out", " go out", "put out", "discontinue", "cease", " no light", "deactivate", "disable", "extinguish",
                 "关", "熄", "éteins", "éteindre", "éteint", "éteignez", "coupe", "couper", "désactive")) return "off";
-        if (Has(t, " on ", "light up", "illuminate", "activate", "enable", "打开", "开", "点亮", "allume", "allumer", "allumez", "active", "activer"))
+        if (Has(t, " on ", "light up", "illuminate", "activate", "enable", "打开", "开", "点亮", "allume", "allumer", "allumez", "active", "activer",
+                "éclaire", "illumine"))
             return "on";
         return null;
     }
+
+    /// <summary>Words that may stand beside a light and a room in a bare "lights in the kitchen" (articles, prepositions, "all").</summary>
+    static readonly HashSet<string> LightPhraseFillers =
+        ["the", "in", "of", "all", "la", "le", "les", "l'", "dans", "de", "du", "des", "d'", "toute", "toutes", "tout", "tous"];
+
+    /// <summary>Whether the command only names lights, optionally with a room and fillers: nothing asks anything else.</summary>
+    static bool OnlyLightsNamed(string t)
+    {
+        string core = Core(t);
+        foreach (var (_, names) in RoomNames) foreach (var n in names) core = core.Replace(n, " ", StringComparison.Ordinal);
+        if (core.Any(c => c >= '\u3400' && c <= '\u9fff'))
+            return core.Replace("的", "").Replace("灯", "").Replace("所有", "").Replace("全部", "").Trim().Length == 0;
+        return core.Replace("l'", "l' ").Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .All(w => LightPhraseFillers.Contains(w) || LightWordStems.Any(w.StartsWith));
+    }
+
+    static readonly string[] LightWordStems = ["light", "lamp", "lumière", "lampe", "éclairage", "plafonnier", "ampoule", "luminaire"];
 
     // Silencing the speakers or the assistant's voice: SLURP's "mute" requests ("be quiet", "stop talking", "静音", "tais-toi").
     static readonly string[] MuteWords =
@@ -198,12 +230,17 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
     /// Order matters: "previous" before "next" ("passe à la précédente"), "resume" before "pause" ("取消暂停").</summary>
     static string? MediaAction(string t)
     {
-        if (Has(t, "previous", "last song", "last track", "go back", "skip back", "back to the", "上1首", "上1曲", "上1个", "上1集", "上首",
+        // A TV's channels too: 上一台/下一台 ("the channel before/after").
+        if (Has(t, "previous", "replay", "上1台", "上1个台", "上1个频道", "last song", "last track", "go back", "skip back", "back to the", "上1首", "上1曲", "上1个", "上1集", "上首",
                 "前1首", "précédent", "précédente", "d'avant", "reviens", "retour", "recule", "en arrière")) return "previous";
-        if (Has(t, "next", "skip", "forward", "下1首", "下1曲", "下1个", "下1集", "下1章", "下首", "切歌", "换1首", "换歌", "跳过",
+        if (Has(t, "next", "skip", "forward", "下1台", "下1个台", "下1个频道", "换台", "下1首", "下1曲", "下1个", "下1集", "下1章", "下首", "切歌", "换1首", "换歌", "跳过",
                 "suivant", "suivante", "passe", "saute", "zappe", "prochain", "prochaine")) return "next";
         if (Has(t, "resume", "continue", "unpause", "keep playing", "keep reading", "carry on", "继续", "恢复", "取消暂停",
                 "reprends", "reprendre", "reprenez", "relance", "enlève la pause", "retire la pause")) return "resume";
+        // "remets la musique en route", "remettre la lecture en marche": set going again.
+        if (Has(t, "remets", "remettre", "remettez") && Has(t, "en marche", "en route")) return "resume";
+        // The French play button says "Lecture": a bare "lecture"/"lire" (on a player or in a room) resumes what was playing.
+        if (BarePlayButton().IsMatch(Core(t))) return "resume";
         if (Has(t, "pause", " hold ", "wait", "暂停", "等1下", "等一下", "等等", "稍等", "attends", "attendez")) return "pause";
         if (Has(t, "stop", "停止", "停", "别放", "arrête", "arrêter", "arrêtez", "stoppe")) return "stop";
         if (Has(t, "play", "start reading", "start playing", "put on", "播放", "放歌", "放音乐", "放1首", "开始读", "读书",
@@ -211,4 +248,6 @@ public sealed partial class IntentMatcher(DeviceCommands registry)
         return null;
     }
 
+    [GeneratedRegex(@"^(?:lecture|lire)(?: (?:sur|dans) (?:la |le |les |l' ?)?\S+)?$")]
+    private static partial Regex BarePlayButton();
 }

@@ -18,7 +18,7 @@ import yaml
 
 PIN = "aa550032a57b67c13995c032220bc4101521ead2"
 LANGS = (("en", "en"), ("fr", "fr"), ("zh", "zh-cn"))
-REPO, OUT, DEV_SETS = sys.argv[1], sys.argv[2], sys.argv[3:]
+REPO = sys.argv[1] if __name__ == "__main__" else None  # build-ha-history-commands.py sets it when it imports this file
 
 # Fixture area ids (all three languages) -> our rooms. Areas not listed (garage, guest room, outside) are not modelled.
 AREA_IDS = {
@@ -37,8 +37,13 @@ def git(*args):
 
 
 class Fixtures:
-    def __init__(self, folder):
-        d = yaml.safe_load(git("show", f"{PIN}:tests/{folder}/_fixtures.yaml"))
+    def __init__(self, folder, commit=PIN, text=None):
+        # Older commits call the file _common.yaml; `text` is a fixtures document given directly.
+        if text is None:
+            names = git("ls-tree", "--name-only", commit, f"tests/{folder}/").split()
+            name = next((n for n in (f"tests/{folder}/_fixtures.yaml", f"tests/{folder}/_common.yaml") if n in names), None)
+            text = git("show", f"{commit}:{name}") if name else "{}"
+        d = yaml.safe_load(text) or {}
         self.areas = {a["name"].casefold(): a["id"] for a in d.get("areas", [])}
         self.area_names = {a["id"]: a["name"] for a in d.get("areas", [])}
         self.entities = {e["name"].casefold(): e for e in d.get("entities", [])}
@@ -120,7 +125,7 @@ def expected(intent, slots, context, sentence, fx):
     return None
 
 
-def main():
+def main(OUT, DEV_SETS):
     dev_texts = set()
     for path in DEV_SETS:
         with open(path, encoding="utf-8") as f:
@@ -162,4 +167,5 @@ def main():
     print(len(out), "lines", sorted(by.items()), file=sys.stderr)
 
 
-main()
+if __name__ == "__main__":
+    main(sys.argv[2], sys.argv[3:])

@@ -116,4 +116,60 @@ public class IntentMatcherTests
         Assert.Null(CallOf("one two three"));               // numbers alone are no command
         Assert.Null(CallOf("set the kitchen lights"));      // no level, no on/off: unsure
     }
+
+    // Round two of issue 8 (development data: the HA test set's misses): French opens and closes lights, lights named
+    // alone are switched on, "éclaire"/"illumine", "lights out".
+    [Theory]
+    [InlineData("ferme la lumière du salon", """lights_set{"room":"living_room","state":"off"}""")]
+    [InlineData("fermez toutes les lampes", """lights_set{"state":"off"}""")]
+    [InlineData("ouvre les lumières de la chambre", """lights_set{"room":"bedroom","state":"on"}""")]
+    [InlineData("lumières du bureau", """lights_set{"room":"office","state":"on"}""")]
+    [InlineData("lampe entrée", """lights_set{"room":"hallway","state":"on"}""")]
+    [InlineData("bedroom lights", """lights_set{"room":"bedroom","state":"on"}""")]
+    [InlineData("卧室的灯", """lights_set{"room":"bedroom","state":"on"}""")]
+    [InlineData("éclaire le salon", """lights_set{"room":"living_room","state":"on"}""")]
+    [InlineData("illumine la chambre", """lights_set{"room":"bedroom","state":"on"}""")]
+    [InlineData("bathroom lights out", """lights_set{"room":"bathroom","state":"off"}""")]
+    public void LightSwitching_OpenCloseAndBareLights(string utterance, string expected) => Assert.Equal(expected, CallOf(utterance));
+
+    [Fact]
+    public void OpeningAndClosing_WithoutALight_IsNotALightCommand()
+    {
+        Assert.Null(CallOf("ferme la porte"));
+        Assert.DoesNotContain("lights", CallOf("ferme la porte de la cuisine") ?? "unsure");
+        Assert.DoesNotContain("lights", CallOf("ouvre les volets de la chambre") ?? "unsure");
+        Assert.Null(CallOf("set the kitchen lights"));       // a verb that asks something unsaid: still unsure
+        Assert.Null(CallOf("turn the lights"));
+    }
+
+    [Theory]
+    [InlineData("remets la musique en marche", "resume")]
+    [InlineData("remettre le film en route sur la télé", "resume")]
+    [InlineData("lecture", "resume")]                   // the French play button
+    [InlineData("lire dans la cuisine", "resume")]
+    [InlineData("lire la chanson suivante", "next")]     // not bare: the next song
+    [InlineData("replay", "previous")]
+    [InlineData("replay the last song", "previous")]
+    [InlineData("电视下一台", "next")]                   // TV channels
+    [InlineData("上一台", "previous")]
+    // Our convention stays: "arrête" (like "stop") stops; Home Assistant's French tests read it as pause.
+    [InlineData("arrête", "stop")]
+    [InlineData("arrête la musique", "stop")]
+    public void PlaybackVerbs_RoundTwo(string utterance, string action) =>
+        Assert.Equal($$"""media_control{"action":"{{action}}"}""", CallOf(utterance));
+
+    [Theory]
+    [InlineData("règle la télé à 30 %", 30)]
+    [InlineData("monte les enceintes à 80%", 80)]
+    [InlineData("set the speakers to 40 percent", 40)]
+    [InlineData("monte les watts à 60 % dans le salon", 60)]   // a room with a player is not its lights
+    public void APlayerSetToAPercentage_IsItsVolume(string utterance, int level) =>
+        Assert.Equal($$"""media_volume{"level":{{level}}}""", CallOf(utterance));
+
+    [Fact]
+    public void APlayerSetToABareNumber_IsNotItsVolume()
+    {
+        Assert.DoesNotContain("media_volume", CallOf("put the TV on 20") ?? "unsure");   // a channel, perhaps
+        Assert.Equal("""lights_brightness{"level":30,"room":"kitchen"}""", CallOf("règle la lumière de la cuisine à 30 %"));
+    }
 }

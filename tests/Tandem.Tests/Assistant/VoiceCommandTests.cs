@@ -66,9 +66,9 @@ public class VoiceCommandTests
 
     static string HaTestSetPath => Path.Combine(TestData.Root, "testdata", "commands", "ha-device-commands-test.jsonl");
 
-    // Issue 8's test set now: Home Assistant's native-speaker test sentences (en/fr/zh), selected by a written rule and
-    // committed before the matcher was changed for it, never used to tune it, scored once: 509/554 (91.9 %) with the
-    // matcher alone, under the 95 % goal (testdata/ORIGIN.md). The floor sits just under that measurement.
+    // Issue 8's second test set: Home Assistant's native-speaker test sentences (en/fr/zh), selected by a written rule
+    // and committed before the matcher was changed for it, scored once: 509/554 (91.9 %) with the matcher alone. Its
+    // misses then became development data for round two (547/554 since); the floor guards against regressions.
     [Fact]
     public void HomeAssistantTestSet_IsFromItsSourceAndDisjoint_AndKeepsItsMeasuredScore()
     {
@@ -87,7 +87,34 @@ public class VoiceCommandTests
 
         using var pipeline = new VoiceCommandPipeline(DeviceCommands.Default, null);
         int right = test.Count(c => pipeline.Handle(c.Text).Call is { } call && VoiceCommandPipeline.SameCall(call, c.Expected));
-        Assert.True(right >= 505, $"{right}/{test.Count} right on the Home Assistant test set (measured 509)");
+        Assert.True(right >= 545, $"{right}/{test.Count} right on the Home Assistant set (547 since it became development data)");
+    }
+
+    static string FreshTestSetPath => Path.Combine(TestData.Root, "testdata", "commands", "fresh-device-commands-test.jsonl");
+
+    // Issue 8's test set now: sentences no earlier set or builder's pool held (older Home Assistant test sentences, its
+    // English sub-folder tests, xSID alarms in en/zh), selected by a written rule and committed before round two's
+    // matcher changes, scored once: 117/118 with the matcher alone (testdata/ORIGIN.md). The floor sits just under it.
+    [Fact]
+    public void FreshTestSet_IsFromItsSourcesAndDisjoint_AndKeepsItsMeasuredScore()
+    {
+        var test = AssistEvalCommand.Load(FreshTestSetPath);
+        Assert.True(test.Count >= 110);
+        foreach (var lang in new[] { "en", "zh", "fr" }) Assert.True(test.Count(c => c.Lang == lang) >= 10, $"fewer than 10 {lang} lines");
+        Assert.All(File.ReadLines(FreshTestSetPath), l => Assert.Matches("\"source\": \"(home-assistant/intents [0-9a-f]{7} tests/|xSID 0\\.7 )", l));
+        string handWritten = Path.Combine(TestData.Root, "tests", "Tandem.Tests", "Assistant");
+        static string Canonical(string t) => string.Join(' ', t.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToLowerInvariant();
+        var earlierTexts = new[] { SetPath, HeldOutPath, TestSetPath, HaTestSetPath }.SelectMany(AssistEvalCommand.Load).Select(c => c.Text)
+            .Concat(new[] { "device-commands.jsonl", "device-commands-heldout.jsonl" }
+                .SelectMany(f => File.ReadLines(Path.Combine(handWritten, f)).Where(l => l.Length > 0)
+                    .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!)))
+            .Select(Canonical).ToHashSet();
+        Assert.DoesNotContain(test, c => earlierTexts.Contains(Canonical(c.Text)));
+        Assert.Equal(test.Count, test.Select(c => (c.Lang, Canonical(c.Text))).Distinct().Count());
+
+        using var pipeline = new VoiceCommandPipeline(DeviceCommands.Default, null);
+        int right = test.Count(c => pipeline.Handle(c.Text).Call is { } call && VoiceCommandPipeline.SameCall(call, c.Expected));
+        Assert.True(right >= 115, $"{right}/{test.Count} right on the fresh test set (measured 117)");
     }
 
     [Theory]
