@@ -420,7 +420,7 @@ public sealed unsafe class InferenceSession : IDisposable
 
         public void Execute(int worker, int workers)
         {
-            var (start, end) = WorkerPool.Split(_w.OutFeatures, worker, workers);
+            var (start, end) = WorkerPool.Split(_w.OutFeatures, worker, workers, _w.Kernel.RowGranularity);
             var operands = new MatMulOperands
             {
                 Weights = _w.Data, RowBytes = _w.RowBytes, Activations = _prepared, ActivationRowBytes = _preparedRow,

@@ -5,7 +5,10 @@ namespace Tandem.Engine.Blocks;
 
 /// <summary>
 /// A weight matrix of <see cref="OutFeatures"/> rows × <see cref="InFeatures"/> columns, read in place from the
-/// memory-mapped GGUF (never copied), with an optional F32 bias and the kernel chosen for its type.
+/// memory-mapped GGUF, with an optional F32 bias and the kernel chosen for its type. The one exception: repacked Q4_0
+/// matrices are interleaved by groups of eight rows at load (as llama.cpp repacks them), read from the file into their
+/// own memory — decode then streams them front to back; the mapped pages of those tensors are never touched, so the
+/// resident size stays that of the weights.
 /// </summary>
 public sealed unsafe class Linear
 {
@@ -15,6 +18,8 @@ public sealed unsafe class Linear
     public int OutFeatures { get; }
     public long RowBytes { get; }
     public byte* Data { get; }
+    /// <summary>The interleaved copy of the weights (pinned) when <see cref="Data"/> points into it, else null.</summary>
+    readonly byte[]? _interleaved;
     public float[]? Bias { get; }
     public MatVecKernel Kernel { get; }
 
@@ -29,10 +34,39 @@ public sealed unsafe class Linear
         RowBytes = GgmlTypeInfo.Of(Type).RowBytes(InFeatures);
         Data = file.TensorPointer(tensor);
         Kernel = KernelRegistry.ForWeights(Type, OutFeatures, repackable: Name != "token_embd.weight");
+        if (Kernel is GgmlQ0Kernel { Repacked: true } && GgmlQ0Kernel.CanInterleave)
+        {
+            _interleaved = ReadInterleaved(file, tensor, OutFeatures, RowBytes);
+            Data = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _interleaved[0]);
+            Kernel = KernelRegistry.InterleavedQ4_0;
+        }
         if (bias is not null && bias.Length != OutFeatures)
             throw new InvalidDataException($"{System.IO.Path.GetFileName(file.Path)}: bias for '{tensor.Name}' has {bias.Length} elements; expected {OutFeatures}");
         Bias = bias;
     }
 
-    public byte* Row(int row) => Data + row * RowBytes;
+    /// <summary>Row <paramref name="row"/> as stored in the file.</summary>
+    public byte* Row(int row) => _interleaved is null ? Data + row * RowBytes : throw new InvalidOperationException($"'{Name}' is interleaved at load; its rows are not contiguous");
+
+    /// <summary>Reads a Q4_0 matrix group by group (eight rows) with positioned reads and interleaves each group.</summary>
+    static byte[] ReadInterleaved(GgufFile file, GgufTensorInfo tensor, int rows, long rowBytes)
+    {
+        long groupBytes = GgmlQ0Dot.Q4_0Rows.Group * rowBytes;
+        var result = GC.AllocateUninitializedArray<byte>(checked((int)(rows * rowBytes)), pinned: true);
+        var group = new byte[groupBytes];
+        using var handle = File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long offset = file.DataOffset + (long)tensor.Offset;
+        for (long at = 0; at < result.Length; at += groupBytes)
+        {
+            int read = 0;
+            while (read < groupBytes)
+            {
+                int n = RandomAccess.Read(handle, group.AsSpan(read), offset + at + read);
+                if (n == 0) throw new InvalidDataException($"{System.IO.Path.GetFileName(file.Path)}: tensor '{tensor.Name}' ends early at byte {offset + at + read}");
+                read += n;
+            }
+            GgmlQ0Dot.Q4_0Rows.Interleave(group, result.AsSpan((int)at, (int)groupBytes), rowBytes);
+        }
+        return result;
+    }
 }

@@ -357,10 +357,16 @@ public static unsafe partial class GgmlQ0Dot
     /// (VNNI where available), the −8 offset enters as the accumulator's start, and the exact block sums (lane = token)
     /// feed acc = fma(sum, d_w·d_a, acc) per lane — the scalar chain, with no horizontal reduction anywhere.
     /// </summary>
+    public static void TileRepackedQ4_0(in MatMulOperands op, int rowStart, int rowEnd) => TileRepackedQ4_0(op, rowStart, rowEnd, interleaved: false);
+
+    /// <summary><see cref="TileRepackedQ4_0(in MatMulOperands, int, int)"/> over weights interleaved at load (<see cref="Q4_0Rows"/>).</summary>
+    public static void TileInterleavedQ4_0(in MatMulOperands op, int rowStart, int rowEnd) => TileRepackedQ4_0(op, rowStart, rowEnd, interleaved: true);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void TileRepackedQ4_0(in MatMulOperands op, int rowStart, int rowEnd)
+    static void TileRepackedQ4_0(in MatMulOperands op, int rowStart, int rowEnd, bool interleaved)
     {
-        int nb = op.N / 32, tokens = op.Tokens, tiled = tokens - tokens % 8;
+        var rows = new Q4_0Rows(op.Weights, op.RowBytes, interleaved);
+        int nb = op.N / 32, tokens = op.Tokens, tiled = tokens - tokens % 8, blockStride = rows.BlockStride;
         long ys = op.ActivationRowBytes, os = op.OutputStride;
         if (tiled > 0)
         {
@@ -371,12 +377,12 @@ public static unsafe partial class GgmlQ0Dot
                 LayOutQ4Group(op.Activations + t * ys, ys, nb, layout);
                 for (int r = rowStart; r < rowEnd; r++)
                 {
-                    var x = (BlockQ4_0*)(op.Weights + r * op.RowBytes);
+                    byte* x = rows.Row(r);
                     var acc = Vector256<float>.Zero;
                     for (int ib = 0; ib < nb; ib++)
                     {
                         // Weight group m (elements 4m..4m+3) is the low nibbles of bytes 4m..4m+3, group m+4 their high nibbles.
-                        byte* qs = x[ib].Qs;
+                        byte* qs = x + ib * blockStride + 2;
                         var blk = (Vector256<sbyte>*)(layout + ib * Q4GroupBlockBytes);
                         var sums = ((Vector256<int>*)blk)[8];
                         var b0 = Vector256.Create(*(int*)qs).AsByte();
@@ -391,7 +397,7 @@ public static unsafe partial class GgmlQ0Dot
                         sums = UnsignedDot(sums, Vector256.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & m4, blk[5]);
                         sums = UnsignedDot(sums, Vector256.ShiftRightLogical(b2.AsUInt16(), 4).AsByte() & m4, blk[6]);
                         sums = UnsignedDot(sums, Vector256.ShiftRightLogical(b3.AsUInt16(), 4).AsByte() & m4, blk[7]);
-                        var d = Vector256.Create(HalfTable.ToF32(*(ushort*)&x[ib].D)) * ((Vector256<float>*)blk)[9];
+                        var d = Vector256.Create(HalfTable.ToF32(*(ushort*)(qs - 2))) * ((Vector256<float>*)blk)[9];
                         acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), d, acc);
                     }
                     acc += Vector256.Create(op.Bias is null ? 0f : op.Bias[r]);
@@ -401,7 +407,32 @@ public static unsafe partial class GgmlQ0Dot
             }
         }
         for (int t = tiled; t < tokens; t++)
-            RepackedQ4_0Rows8(op, t, rowStart, rowEnd);
+            RepackedQ4_0Rows8(op, rows, t, rowStart, rowEnd);
+    }
+
+    /// <summary>
+    /// Where a Q4_0 matrix's blocks are. As in the file: row r at r·rowBytes, its blocks 18 bytes apart. Interleaved at
+    /// load (what llama.cpp's repack does for its GEMV): rows in groups of eight, each group's blocks stored block column
+    /// by block column, the eight rows' blocks side by side — so eight rows are read front to back as one stream.
+    /// </summary>
+    public readonly struct Q4_0Rows(byte* weights, long rowBytes, bool interleaved)
+    {
+        public const int BlockBytes = 18, Group = 8;
+        public bool Interleaved => interleaved;
+        /// <summary>Bytes from one block of a row to its next.</summary>
+        public int BlockStride => interleaved ? Group * BlockBytes : BlockBytes;
+        /// <summary>Bytes from a row's block to the same block of the next row, within an aligned group of eight.</summary>
+        public long RowStride => interleaved ? BlockBytes : rowBytes;
+        public byte* Row(int r) => interleaved ? weights + (r >> 3) * Group * rowBytes + (r & 7) * BlockBytes : weights + r * rowBytes;
+
+        /// <summary>Writes eight consecutive rows (as in the file) into their interleaved group.</summary>
+        public static void Interleave(ReadOnlySpan<byte> eightRows, Span<byte> group, long rowBytes)
+        {
+            int nb = (int)(rowBytes / BlockBytes);
+            for (int k = 0; k < Group; k++)
+                for (int ib = 0; ib < nb; ib++)
+                    eightRows.Slice((int)(k * rowBytes) + ib * BlockBytes, BlockBytes).CopyTo(group.Slice((ib * Group + k) * BlockBytes, BlockBytes));
+        }
     }
 
     /// <summary>acc + Σ over each 4-byte lane of u·s (unsigned × signed bytes; exact): VNNI's vpdpbusd, else two multiply-adds.</summary>
@@ -438,10 +469,13 @@ public static unsafe partial class GgmlQ0Dot
     /// time, the rows' integer block sums reduced into one vector (lane = row), each lane the scalar chain.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RepackedQ4_0Rows8(in MatMulOperands op, int t, int rowStart, int rowEnd)
+    static void RepackedQ4_0Rows8(in MatMulOperands op, in Q4_0Rows rows, int t, int rowStart, int rowEnd)
     {
-        int nb = op.N / 32, grouped = rowStart + (rowEnd - rowStart) / 8 * 8;
-        long rb = op.RowBytes;
+        // Interleaved groups start at multiples of eight: rows before the first whole group and after the last one are
+        // done one at a time.
+        int first = rows.Interleaved ? Math.Min(rowEnd, (rowStart + 7) & ~7) : rowStart;
+        int nb = op.N / 32, grouped = first + (rowEnd - first) / 8 * 8, blockStride = rows.BlockStride;
+        long rb = rows.RowStride;
         byte* y0 = op.Activations + t * op.ActivationRowBytes;
         float* o = op.Output + t * (long)op.OutputStride;
         // The −8 of every weight quant comes out of the rows: Σ (q − 8)·y = Σ q·y − 8·Σ y, and 8·Σ y (with the
@@ -456,17 +490,20 @@ public static unsafe partial class GgmlQ0Dot
         }
         // Each row's scale d is the first two bytes of its block: one gather fetches the eight rows' at once.
         var rowOffsets = Vector256.Create(0, (int)rb, (int)(2 * rb), (int)(3 * rb), (int)(4 * rb), (int)(5 * rb), (int)(6 * rb), (int)(7 * rb));
-        for (int r = rowStart; r < grouped; r += 8)
+        for (int r = rowStart; r < first; r++)
+            o[r] = RepackedQ4_0Strided(rows.Row(r), blockStride, y0, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
+        for (int r = first; r < grouped; r += 8)
         {
-            byte* w = op.Weights + r * rb;
+            byte* w = rows.Row(r);
             var acc = Vector256<float>.Zero;
             for (int ib = 0; ib < nb; ib++)
             {
-                byte* x = w + ib * 18L;
+                byte* x = w + ib * blockStride;
                 byte* y = y0 + ib * 34L + 2;
-                // Eight rows are read side by side, a pattern the hardware prefetchers follow poorly from DRAM (decode
-                // reads every weight once): fetch the next group's bytes at the same offsets ahead of time.
-                if (Sse.IsSupported && (ib & 3) == 0)
+                // Eight rows of the file's layout are read side by side, a pattern the hardware prefetchers follow poorly
+                // from DRAM (decode reads every weight once): fetch the next group's bytes at the same offsets ahead of
+                // time. Interleaved rows are one stream and need no help.
+                if (!rows.Interleaved && Sse.IsSupported && (ib & 3) == 0)
                     for (int k = 16; k < 24; k++) Sse.Prefetch0(x + k * rb);
                 var ys = Vector256.Load((sbyte*)y);
                 var sums = GgmlKQuantDot.Reduce8(UnsignedDot(default, UnsignedNibbles(x + 2), ys), UnsignedDot(default, UnsignedNibbles(x + rb + 2), ys),
@@ -481,7 +518,7 @@ public static unsafe partial class GgmlQ0Dot
             (acc + bias).Store(o + r);
         }
         for (int r = grouped; r < rowEnd; r++)
-            o[r] = RepackedQ4_0Avx2(op.Weights + r * rb, y0, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
+            o[r] = RepackedQ4_0Strided(rows.Row(r), blockStride, y0, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
     }
 
     /// <summary>A Q4_0 block's 16 quant bytes as 32 unsigned nibbles (low nibbles, then high), 0..15.</summary>
@@ -549,17 +586,20 @@ public static unsafe partial class GgmlQ0Dot
     public static float VecDotAvx2(GgmlType type, byte* w, byte* a, int n) => VecDotAvx2For(type)(w, a, n);
 
     /// <summary>AVX2 version of <see cref="RepackedQ4_0Reference"/> (identical results).</summary>
-    public static float RepackedQ4_0Avx2(byte* w, byte* a, int n)
+    public static float RepackedQ4_0Avx2(byte* w, byte* a, int n) => RepackedQ4_0Strided(w, Q4_0Rows.BlockBytes, a, n);
+
+    /// <summary><see cref="RepackedQ4_0Avx2"/> for a row whose blocks are <paramref name="blockStride"/> bytes apart (interleaved rows).</summary>
+    static float RepackedQ4_0Strided(byte* w, int blockStride, byte* a, int n)
     {
         int nb = n / 32;
-        var x = (BlockQ4_0*)w;
         var y = (BlockQ8_0*)a;
         float acc = 0;
         for (int ib = 0; ib < nb; ib++)
         {
-            var lanes = LaneSums(Nibbles(x[ib].Qs) - Vector256.Create((sbyte)8), Vector256.Load(y[ib].Qs));
+            var x = (BlockQ4_0*)(w + ib * blockStride);
+            var lanes = LaneSums(Nibbles(x->Qs) - Vector256.Create((sbyte)8), Vector256.Load(y[ib].Qs));
             int s = Vector256.Sum(lanes);
-            acc = MathF.FusedMultiplyAdd(s, HalfTable.ToF32(*(ushort*)&x[ib].D) * HalfTable.ToF32(*(ushort*)&y[ib].D), acc);
+            acc = MathF.FusedMultiplyAdd(s, HalfTable.ToF32(*(ushort*)&x->D) * HalfTable.ToF32(*(ushort*)&y[ib].D), acc);
         }
         return acc;
     }
@@ -577,13 +617,15 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
     public static readonly GgmlType[] Types = [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0];
 
     readonly GgmlType _type;
-    readonly bool _repacked, _simd, _vector128;
+    readonly bool _repacked, _simd, _vector128, _interleaved;
     readonly delegate*<byte*, byte*, int, float> _avx2;
     readonly GgmlQ0Dot.TileFn? _tile;
 
     /// <param name="simd">use the fastest form this CPU has (AVX2, else portable 128-bit vectors); false: the scalar reference.</param>
     /// <param name="forceVector128">use the portable 128-bit form even where AVX2 exists (tests, and ARM64's path).</param>
-    public GgmlQ0Kernel(GgmlType weightType, bool repacked = false, bool simd = true, bool forceVector128 = false)
+    /// <param name="interleaved">the repacked Q4_0 kernel over weights interleaved at load (<see cref="GgmlQ0Dot.Q4_0Rows"/>);
+    /// AVX2 only, and only its <see cref="MatMul"/> reads that layout (<see cref="Dot"/> takes rows as in the file).</param>
+    public GgmlQ0Kernel(GgmlType weightType, bool repacked = false, bool simd = true, bool forceVector128 = false, bool interleaved = false)
     {
         if (Array.IndexOf(Types, weightType) < 0) throw new NotSupportedException($"{weightType} is not a 32-element block type.");
         if (repacked && weightType != GgmlType.Q4_0) throw new NotSupportedException("Only Q4_0 is repacked.");
@@ -591,9 +633,18 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
         _repacked = repacked;
         _simd = simd && !forceVector128 && GgmlQ0Dot.Avx2Available;
         _vector128 = !_simd && (forceVector128 || (simd && Vector128Dot.Accelerated));
+        if (interleaved && !(repacked && _simd)) throw new NotSupportedException("Interleaved weights are read by the AVX2 repacked Q4_0 kernel only.");
+        _interleaved = interleaved;
         _avx2 = repacked ? &GgmlQ0Dot.RepackedQ4_0Avx2 : GgmlQ0Dot.VecDotAvx2For(weightType);
-        _tile = !_simd ? null : repacked ? GgmlQ0Dot.TileRepackedQ4_0 : GgmlQ0Dot.TileAvx512For(weightType) ?? GgmlQ0Dot.TileAvx2For(weightType);
+        _tile = !_simd ? null : interleaved ? GgmlQ0Dot.TileInterleavedQ4_0 : repacked ? GgmlQ0Dot.TileRepackedQ4_0
+            : GgmlQ0Dot.TileAvx512For(weightType) ?? GgmlQ0Dot.TileAvx2For(weightType);
     }
+
+    /// <summary>Whether this CPU reads Q4_0 weights interleaved at load (<see cref="GgmlQ0Dot.Q4_0Rows"/>).</summary>
+    public static bool CanInterleave => GgmlQ0Dot.Avx2Available;
+
+    public bool Interleaved => _interleaved;
+    public override int RowGranularity => _interleaved ? GgmlQ0Dot.Q4_0Rows.Group : 1;
 
     /// <summary>Whether llama.cpp's x86 CPU backend repacks a weight matrix of this type and row count (q4_0_8x8).</summary>
     public static bool IsRepacked(GgmlType type, int rows) => type == GgmlType.Q4_0 && rows % 8 == 0;
@@ -601,7 +652,7 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
     public bool Repacked => _repacked;
     public override GgmlType WeightType => _type;
     public override GgmlType ActivationType => GgmlQ0Dot.HasMin(_type) ? GgmlType.Q8_1 : GgmlType.Q8_0;
-    public override string Isa => (_repacked ? "ggml-repack" : "ggml-order") + (_simd ? "-avx2" : _vector128 ? "-vector128" : "-scalar");
+    public override string Isa => (_interleaved ? "ggml-repack-interleaved" : _repacked ? "ggml-repack" : "ggml-order") + (_simd ? "-avx2" : _vector128 ? "-vector128" : "-scalar");
 
     public override void PrepareActivation(ReadOnlySpan<float> x, Span<byte> dst) => ActivationQuant.Quantize(ActivationType, x, dst);
 

@@ -29,6 +29,10 @@ public static unsafe class KernelRegistry
         BestKernels.TryGetValue(weightType, out var k) ? k : throw new NotSupportedException($"No kernel for weight type {weightType}.");
 
     static readonly MatVecKernel RepackedQ4_0 = new GgmlQ0Kernel(GgmlType.Q4_0, repacked: true);
+
+    /// <summary>The repacked Q4_0 kernel over weights interleaved at load (x86 with AVX2; see <see cref="Blocks.Linear"/>).</summary>
+    public static MatVecKernel InterleavedQ4_0 => _interleavedQ4_0 ??= new GgmlQ0Kernel(GgmlType.Q4_0, repacked: true, interleaved: true);
+    static MatVecKernel? _interleavedQ4_0;
     static readonly MatVecKernel RepackedQ2K = new GgmlKQuant2Kernel(GgmlType.Q2_K, repacked: true);
 
     /// <summary>

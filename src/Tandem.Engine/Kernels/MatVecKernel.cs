@@ -34,6 +34,10 @@ public abstract unsafe class MatVecKernel
     /// (vec_dot); kernels that reproduce that order override this. The integer parts are identical either way; only
     /// the float rounding of the sums differs.
     /// </summary>
+    /// <summary>Row ranges given to <see cref="MatMul"/> by worker splits start at multiples of this (rows stored in
+    /// groups, e.g. interleaved at load); other starts still work, only slower.</summary>
+    public virtual int RowGranularity => 1;
+
     public virtual float DotInMatMul(byte* weightRow, byte* activationRow, int n, int token, int tokens) => Dot(weightRow, activationRow, n);
 
     /// <summary>

@@ -91,6 +91,15 @@ public sealed class WorkerPool : IDisposable
         return ((int)start, (int)end);
     }
 
+    /// <summary>As <see cref="Split(int, int, int)"/> in whole units of <paramref name="granularity"/> items (the last share takes the remainder).</summary>
+    public static (int Start, int End) Split(int count, int worker, int workers, int granularity)
+    {
+        if (granularity <= 1) return Split(count, worker, workers);
+        int units = (count + granularity - 1) / granularity;
+        var (start, end) = Split(units, worker, workers);
+        return (Math.Min(count, start * granularity), Math.Min(count, end * granularity));
+    }
+
     public void Dispose()
     {
         _stopping = true;

@@ -48,6 +48,57 @@ public unsafe class MatMulTileTests
             CheckMatMul(rng, type, 4864, rows: 3, [7, 15, 21, 39], [0, 1, 3], bias: true);
     }
 
+    /// <summary>
+    /// Q4_0 interleaved at load (eight rows' blocks side by side): the interleaved kernel's MatMul must equal, bit for bit,
+    /// the repacked kernel over the file's layout — for decode and batches, whole and partial groups of eight rows,
+    /// row ranges that start inside a group, and a bias.
+    /// </summary>
+    [Fact]
+    public void InterleavedQ4_0EqualsTheFileLayout()
+    {
+        if (!GgmlQ0Kernel.CanInterleave) return; // AVX2-only layout; elsewhere matrices stay as in the file
+        var rng = new Random(31);
+        var plain = KernelRegistry.ForWeights(GgmlType.Q4_0, 64);
+        var interleaved = KernelRegistry.InterleavedQ4_0;
+        Assert.Equal(8, interleaved.RowGranularity);
+        foreach (var (n, rows) in new[] { (512, 64), (4864, 24) })
+        {
+            long rowBytes = GgmlTypeInfo.Of(GgmlType.Q4_0).RowBytes(n);
+            var weights = new byte[rowBytes * rows];
+            for (int r = 0; r < rows; r++) QuantKernelTests.RandomWeights(rng, GgmlType.Q4_0, n).CopyTo(weights, r * rowBytes);
+            var packed = new byte[weights.Length];
+            for (int g = 0; g < rows / 8; g++)
+                GgmlQ0Dot.Q4_0Rows.Interleave(weights.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), packed.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), rowBytes);
+            var biases = QuantTestUtil.RandomFloats(rng, rows);
+            foreach (int tokens in new[] { 1, 2, 7, 8, 9, 17 })
+            {
+                var activations = new byte[plain.ActivationRowBytes(n) * tokens];
+                for (int t = 0; t < tokens; t++)
+                    plain.PrepareActivation(QuantTestUtil.RandomFloats(rng, n), activations.AsSpan((int)(t * plain.ActivationRowBytes(n)), (int)plain.ActivationRowBytes(n)));
+                var expected = new float[tokens * rows];
+                var actual = new float[tokens * rows];
+                fixed (byte* w = weights) fixed (byte* p = packed) fixed (byte* a = activations) fixed (float* e = expected) fixed (float* o = actual)
+                {
+                    var op = new MatMulOperands
+                    {
+                        Weights = w, RowBytes = rowBytes, Activations = a, ActivationRowBytes = plain.ActivationRowBytes(n),
+                        Tokens = tokens, N = n, Output = e, OutputStride = rows, Bias = biases,
+                    };
+                    plain.MatMul(op, 0, rows);
+                    foreach (var (start, end) in new[] { (0, rows), (0, 8), (3, rows - 5), (rows / 2, rows), (5, 6) })
+                    {
+                        Array.Clear(actual);
+                        interleaved.MatMul(op with { Weights = p, Output = o }, start, end);
+                        for (int t = 0; t < tokens; t++)
+                            for (int r = start; r < end; r++)
+                                Assert.True(BitConverter.SingleToInt32Bits(expected[t * rows + r]) == BitConverter.SingleToInt32Bits(actual[t * rows + r]),
+                                    $"n {n}, rows [{start}, {end}), tokens {tokens}, output [{t}, {r}]: {actual[t * rows + r]:R} vs {expected[t * rows + r]:R}");
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>MatMul over the row ranges [rowSplits[k], rowSplits[k+1]) against one DotInMatMul per output, bit for bit.</summary>
     static void CheckMatMul(Random rng, GgmlType type, int n, int rows, int[] tokenCounts, int[] rowSplits, bool bias)
     {
