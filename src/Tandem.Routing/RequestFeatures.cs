@@ -3,7 +3,8 @@ namespace Tandem.Routing;
 /// <summary>
 /// The features the complexity scorer sees. Dense: log length (chars, words), turns, share of CJK and Latin
 /// letters, digit and operator density, and counts of task cues (math, code, multi-step reasoning, long-form
-/// writing, tool use, device commands) in English, Chinese and French. Hashed: word unigrams and bigrams and
+/// writing, tool use, device commands, home things, proofs and theory, clock and weather) in English, Chinese and
+/// French, and whether the text opens with a command verb or a question word. Hashed: word unigrams and bigrams and
 /// character 1–3-grams, FNV-1a hashed into the scorer's buckets, L2-normalised.
 /// </summary>
 public sealed class RequestFeatures
@@ -11,7 +12,8 @@ public sealed class RequestFeatures
     public static readonly IReadOnlyList<string> DenseNames =
         ["log_chars", "log_words", "turns", "cjk_share", "latin_share", "digit_share", "operator_share",
          "cue_math", "cue_code", "cue_reasoning", "cue_longform", "cue_tool", "cue_device",
-         "cue_home_thing", "cue_device_state", "cue_create", "cue_howto", "numbers", "math_with_numbers", "home_thing_query"];
+         "cue_home_thing", "cue_device_state", "cue_create", "cue_howto", "numbers", "math_with_numbers", "home_thing_query",
+         "cue_expert", "opens_with_command", "opens_with_question", "cue_clock_weather"];
     public static int DenseCount => DenseNames.Count;
 
     public double[] Dense { get; } = new double[DenseCount];
@@ -65,6 +67,29 @@ public sealed class RequestFeatures
          "如何", "怎么", "怎样", "什么是", "区别", "有什么",
          "comment ", "quelle est la différence", "qu'est-ce que", "quels sont", "est-il possible", "faut-il"];
 
+    // Proofs, derivations and theory: short requests that still need a large model ("Prove that √2 is irrational").
+    static readonly string[] ExpertCues =
+        ["prove", "proof", "derive", "derivation", "theorem", "lemma", "formula", "theory", "hypothesis", "mechanism",
+         "证明", "推导", "定理", "公式", "原理", "理论", "机制",
+         "démontre", "preuve", "dérive", "théorème", "formule", "théorie", "hypothèse", "mécanisme"];
+    // The first word of a device command is usually an imperative the assistant executes; the first word of an open
+    // request is usually a question word or a writing verb. Matched against the start of the lower-cased text.
+    static readonly string[] CommandOpeners =
+        ["turn ", "set ", "switch ", "play ", "pause", "stop", "open ", "close ", "lock ", "unlock ", "call ", "text ", "send ", "add ",
+         "remind ", "wake ", "start ", "cancel ", "dim ", "mute", "skip", "resume", "show me my", "put ",
+         "打开", "关闭", "关掉", "设置", "设定", "播放", "暂停", "停止", "调高", "调低", "提醒我", "叫醒", "取消", "添加", "发送",
+         "allume", "éteins", "éteint", "mets ", "mettre", "ouvre", "ferme", "lance", "joue", "arrête", "ajoute", "envoie", "appelle",
+         "règle", "baisse", "monte", "augmente", "diminue", "active", "désactive", "verrouille", "déverrouille", "annule", "rappelle", "réveille"];
+    // Time, date and weather questions open with a question word but the device answers them with its own tools.
+    static readonly string[] ClockWeatherCues =
+        ["what time", "what day", "what's the date", "what is the date", "weather", "forecast", "rain", "sunrise", "sunset",
+         "几点", "星期几", "几号", "天气", "下雨", "气温", "日出", "日落",
+         "quelle heure", "quel jour", "quelle date", "météo", "temps qu'il fait", "va-t-il pleuvoir", "pleut", "pression atmosphérique", "lever du soleil", "coucher du soleil"];
+    static readonly string[] QuestionOpeners =
+        ["what ", "who ", "why ", "how ", "which ", "when did", "where did", "is it ", "can you explain", "tell me about",
+         "为什么", "如何", "怎样",
+         "qu'est", "que ", "quel", "qui ", "pourquoi", "comment", "est-ce", "est ce", "peux-tu expliquer", "parle-moi", "de quoi", "pour quand", "où "];
+
     public static RequestFeatures Extract(string text, int turns, int buckets)
     {
         var f = new RequestFeatures();
@@ -105,6 +130,11 @@ public sealed class RequestFeatures
         d[17] = Math.Min(numbers, 6) / 3.0;
         d[18] = d[7] > 0 && numbers >= 2 ? 1 : 0;
         d[19] = d[13] > 0 && (d[7] > 0 || lower.Contains('?') || lower.Contains('？')) ? 1 : 0;
+        d[20] = Count(lower, ExpertCues);
+        string opening = lower.TrimStart();
+        d[21] = StartsWithAny(opening, CommandOpeners) ? 1 : 0;
+        d[22] = StartsWithAny(opening, QuestionOpeners) ? 1 : 0;
+        d[23] = Count(lower, ClockWeatherCues);
 
         var counts = new Dictionary<int, int>();
         int mask = buckets - 1;
@@ -147,6 +177,12 @@ public sealed class RequestFeatures
             inRun = digit || (inRun && c is '.' or ',');
         }
         return runs;
+    }
+
+    static bool StartsWithAny(string text, string[] openers)
+    {
+        foreach (var o in openers) if (text.StartsWith(o, StringComparison.Ordinal)) return true;
+        return false;
     }
 
     static double Count(string lower, string[] cues)

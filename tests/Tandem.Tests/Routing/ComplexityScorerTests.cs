@@ -19,7 +19,8 @@ public sealed class ComplexityScorerTests
     [Fact]
     public void ShippedWeights_AreWhatTrainingTheShippedDataGives()
     {
-        var retrained = ComplexityScorer.Train([.. LabelledPrompt.ReadJsonLines(Data("router-train.jsonl")), .. LabelledPrompt.ReadJsonLines(Data("public/public-train.jsonl"))]);
+        var retrained = ComplexityScorer.Train([.. LabelledPrompt.ReadJsonLines(Data("router-train.jsonl")), .. LabelledPrompt.ReadJsonLines(Data("public/public-train.jsonl")),
+            .. LabelledPrompt.ReadJsonLines(Data("public/public-dev-train.jsonl"))]);
         foreach (var p in LabelledPrompt.ReadJsonLines(Data("router-heldout.jsonl")))
             Assert.Equal(Shipped.Score(p.Prompt), retrained.Score(p.Prompt), 3);
     }
@@ -63,21 +64,36 @@ public sealed class ComplexityScorerTests
     }
 
     [Fact]
-    public void ShippedWeights_OnHeldOutPublicData()
+    public void ShippedWeights_OnSecondHeldOutPublicData()
     {
-        // public data the scorer did not train on (other partitions or intent files of each source), measured once after
-        // all choices were made by cross-validation on the training data; the goals are 98 % overall and 90 % where length
-        // misleads — these bounds sit just under what ships (97.7 %, 88.8 %; en 99.2, fr 93.5, zh 98.5) to catch regressions
-        var held = LabelledPrompt.ReadJsonLines(Data("public/public-heldout.jsonl"));
+        // the second held-out set (new sources and unused partitions), frozen before the second round and scored once
+        // after all choices were made by cross-validation on the training data. The goals are 98 % overall and 90 % where
+        // length misleads; what ships is under both (97.2 %, 79.6 %; en 94.8, fr 97.7, zh 100), and these bounds sit just
+        // under it to catch regressions
+        var held = LabelledPrompt.ReadJsonLines(Data("public/public-heldout2.jsonl"));
         var r = RouteEvaluation.Run(held, Shipped, new RouteEvaluationOptions { LatencyPasses = 1 });
         Assert.True(r.Confusion.Accuracy >= 0.97, $"accuracy {r.Confusion.Accuracy:P1}");
-        Assert.True(r.Confusion.Accuracy > r.LengthBaseline.Accuracy + 0.10, $"scorer {r.Confusion.Accuracy:P1} vs length {r.LengthBaseline.Accuracy:P1}");
-        Assert.True(r.LengthMisleads.Count >= 150 && r.LengthMisleads.Accuracy >= 0.88, $"length misleads: {r.LengthMisleads}");
+        Assert.True(r.Confusion.Accuracy > r.LengthBaseline.Accuracy + 0.05, $"scorer {r.Confusion.Accuracy:P1} vs length {r.LengthBaseline.Accuracy:P1}");
+        Assert.True(r.LengthMisleads.Count >= 150 && r.LengthMisleads.Accuracy >= 0.79, $"length misleads: {r.LengthMisleads}");
         Assert.Equal(["en", "fr", "zh"], r.ByLanguage.Select(l => l.Name));
-        var floor = new Dictionary<string, double> { ["en"] = 0.99, ["fr"] = 0.93, ["zh"] = 0.98 };
+        var floor = new Dictionary<string, double> { ["en"] = 0.945, ["fr"] = 0.975, ["zh"] = 0.995 };
         foreach (var l in r.ByLanguage) Assert.True(l.Accuracy >= floor[l.Name], $"{l.Name}: {l.Accuracy:P1}");
-        // the new sources' held-out partitions are there (English code, French seed tasks, Chinese instructions, SLURP)
-        Assert.Superset(new HashSet<string> { "humaneval", "vigogne-seed-fr", "alpaca-zh", "slurp-test" }, r.BySource.Select(s => s.Name).ToHashSet());
+        Assert.Superset(new HashSet<string> { "mgsm-fr", "mgsm-zh", "cmath-dev", "codealpaca-en", "gt-doremiti-fr", "ha-intents-fr-rest" },
+            r.BySource.Select(s => s.Name).ToHashSet());
+    }
+
+    [Fact]
+    public void ShippedWeights_OnFirstHeldOutPublicData_NowDevelopmentData()
+    {
+        // the first held-out set is development data since the second round: its OASST, Vigogne, Chinese Alpaca, Ape210K
+        // and HumanEval rows (public-dev-train.jsonl) are trained on, so this is no longer an unseen-data measurement;
+        // bounds just under what ships (98.7 %, 96.6 % where length misleads; en 99.4, fr 97.1, zh 98.9)
+        var held = LabelledPrompt.ReadJsonLines(Data("public/public-heldout.jsonl"));
+        var r = RouteEvaluation.Run(held, Shipped, new RouteEvaluationOptions { LatencyPasses = 1 });
+        Assert.True(r.Confusion.Accuracy >= 0.98, $"accuracy {r.Confusion.Accuracy:P1}");
+        Assert.True(r.LengthMisleads.Count >= 150 && r.LengthMisleads.Accuracy >= 0.96, $"length misleads: {r.LengthMisleads}");
+        var floor = new Dictionary<string, double> { ["en"] = 0.99, ["fr"] = 0.965, ["zh"] = 0.985 };
+        foreach (var l in r.ByLanguage) Assert.True(l.Accuracy >= floor[l.Name], $"{l.Name}: {l.Accuracy:P1}");
     }
 
     [Fact]
@@ -87,6 +103,14 @@ public sealed class ComplexityScorerTests
         train.UnionWith(LabelledPrompt.ReadJsonLines(Data("router-train.jsonl")).Select(p => p.Prompt));
         var leaked = LabelledPrompt.ReadJsonLines(Data("public/public-heldout.jsonl")).Where(p => train.Contains(p.Prompt)).ToList();
         Assert.Empty(leaked);
+        // the second held-out set shares nothing with any other file, the first held-out set (now partly trained on) included
+        var dev = LabelledPrompt.ReadJsonLines(Data("public/public-dev-train.jsonl"));
+        Assert.NotEmpty(dev);
+        train.UnionWith(dev.Select(p => p.Prompt));
+        train.UnionWith(LabelledPrompt.ReadJsonLines(Data("public/public-heldout.jsonl")).Select(p => p.Prompt));
+        train.UnionWith(LabelledPrompt.ReadJsonLines(Data("router-heldout.jsonl")).Select(p => p.Prompt));
+        var leaked2 = LabelledPrompt.ReadJsonLines(Data("public/public-heldout2.jsonl")).Where(p => train.Contains(p.Prompt)).ToList();
+        Assert.Empty(leaked2);
     }
 
     [Fact]

@@ -46,9 +46,10 @@ public sealed class RoutingCliTests(HybridFixture fixture) : IClassFixture<Hybri
     {
         string output = TestData.Temp("router.json");
         var r = TandemProcess.Run("train-router", "--data", Data("router-train.jsonl"), "--data", Data("public/public-train.jsonl"),
-            "--test", Data("router-heldout.jsonl"), "-o", output);
+            "--data", Data("public/public-dev-train.jsonl"), "--test", Data("router-heldout.jsonl"), "-o", output);
         Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Contains($"trained on {192 + File.ReadLines(Data("public/public-train.jsonl")).Count()} prompts", r.Stdout);
+        int publicCount = File.ReadLines(Data("public/public-train.jsonl")).Count() + File.ReadLines(Data("public/public-dev-train.jsonl")).Count();
+        Assert.Contains($"trained on {192 + publicCount} prompts", r.Stdout);
         Assert.Contains("test:  accuracy", r.Stdout);
         Assert.True(File.Exists(output));
         Assert.Equal(File.ReadAllText(Data("router-weights.json")), File.ReadAllText(output)); // the shipped weights are reproducible

@@ -19,6 +19,10 @@ PINS = {
     "pswietojanski/slurp": "8eb16545762be97ace75334109d73824217311f1",
     "openai/human-eval": "6d43fb980f9fee3c892a914eda09951f772ad10d",
     "carbonz0/alpaca-chinese-dataset": "fea92d753753d3afcdf4bbdbfe54cc200bcb3770",
+    # added for the second held-out set only (public-heldout2.jsonl)
+    "google-research/url-nlp": "452a21ad3dae5668c06ceeac21ff073e1e40f9be",
+    "XiaoMi/cmath": "9fa13ef0b2d03f5a18c1ace7001248d3981d65ea",
+    "sahil280114/codealpaca": "2f78ddc5c682ed6738ad092bbbfa59ba915afcb0",
 }
 
 def git(repo, *args):
@@ -75,6 +79,7 @@ def ha_sentences(text):
             continue
         if s and not s.startswith("#"): in_sentences = False
     return out
+ha_rest = {}  # held-out intent files' sentences not in the first held-out sample (for public-heldout2.jsonl)
 for lang, folder in (("en", "en"), ("fr", "fr"), ("zh", "zh-cn")):
     files = [f for f in git("home-assistant/intents", "ls-tree", "--name-only", PINS["home-assistant/intents"], f"tests/{folder}/").split()
              if f.endswith(".yaml") and not f.split("/")[-1].startswith("_")]
@@ -87,6 +92,7 @@ for lang, folder in (("en", "en"), ("fr", "fr"), ("zh", "zh-cn")):
     add(train, sample(tr, TRAIN_N, 3), "local", lang, f"ha-intents-{lang}", file_of)
     add(train, sorted(set(tr), key=lambda t: (-len(t), t))[:40], "local", lang, f"ha-intents-{lang}-long", file_of)  # long commands
     add(heldout, sample(te, 100, 4), "local", lang, f"ha-intents-{lang}")
+    ha_rest[lang] = sorted(set(te) - set(sample(te, 100, 4)))
 
 # --- requests that need a large model (cloud) ---
 # GSM8K (MIT): grade-school math word problems; train -> train, test -> held out.
@@ -173,3 +179,54 @@ for name, rows in (("public-train.jsonl", train), ("public-heldout.jsonl", heldo
             elif r["prompt"] in seen or r["prompt"] in seen_public_train: continue  # a sentence in both splits stays in train only
             seen.add(r["prompt"])
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Second held-out set (public-heldout2.jsonl), frozen before the second round of scorer changes. It takes only data
+# that no earlier file used: new sources (MGSM fr/zh/en, CMATH, CodeAlpaca, Vigogne's GT DoReMiTI questions) and
+# the unused remainder of held-out partitions (xSID en and zh test, SLURP test, Home Assistant's held-out intent files
+# minus the first held-out sample) . Deduplicated against every other file.
+heldout2 = []
+# local
+for lang, seed in (("en", 21), ("zh", 22)):  # (xSID's en train file is not in the snapshot)
+    test = xsid(lang, "test")
+    rest = set(test) - set(sample(test, 150, 2))
+    add(heldout2, sample(rest, 150, seed), "local", lang, f"xsid-{lang}-test-rest")
+    add(heldout2, sorted(rest, key=lambda t: (-len(t), t))[:30], "local", lang, f"xsid-{lang}-test-rest-long")  # long commands
+slurp_test = slurp("test")
+slurp_rest = set(slurp_test) - set(sample(slurp_test, 150, 12))
+add(heldout2, sample(slurp_rest, 150, 23), "local", "en", "slurp-test-rest")
+add(heldout2, sorted(slurp_rest, key=lambda t: (-len(t), t))[:30], "local", "en", "slurp-test-rest-long")  # long commands
+for i, lang in enumerate(("en", "fr", "zh")):
+    rest = ha_rest[lang]
+    add(heldout2, sample(rest, 150, 24 + i), "local", lang, f"ha-intents-{lang}-rest")
+    add(heldout2, sorted(rest, key=lambda t: (-len(t), t))[:30], "local", lang, f"ha-intents-{lang}-rest-long")  # long commands
+# cloud
+# MGSM (CC BY 4.0): the first 250 GSM8K test problems, translated by human annotators; question column only.
+for lang in ("en", "fr", "zh"):
+    rows = [l.split("\t")[0] for l in show("google-research/url-nlp", f"mgsm/mgsm_{lang}.tsv").splitlines() if l.strip()]
+    add(heldout2, sample([clean(r) for r in rows], 250, 30), "cloud", lang, f"mgsm-{lang}")
+# CMATH (CC BY 4.0): Chinese elementary-school math word problems from workbooks and exams (dev file, grades 1-6).
+cm = [clean(json.loads(l)["input"]) for l in show("XiaoMi/cmath", "datasets/cmath_dev.jsonl").splitlines() if l.strip()]
+add(heldout2, sample(cm, 350, 31), "cloud", "zh", "cmath-dev")
+# CodeAlpaca 2k (CC BY-NC 4.0): English code instructions (instruction + input).
+ca = [clean(d["instruction"] + " " + d.get("input", "")) for d in json.loads(show("sahil280114/codealpaca", "data/code_alpaca_2k.json"))]
+add(heldout2, sample([t for t in ca if 0 < len(t) <= 600], 300, 32), "cloud", "en", "codealpaca-en")
+# Vigogne's GT DoReMiTI questions (CC BY-NC 4.0): French expert questions on research-data management.
+gt = [clean(json.loads(l)["instruction"] + " " + json.loads(l)["input"]) for l in show("bofenghuang/vigogne", "data/instruct/gt_doremiti_instructions.jsonl").splitlines() if l.strip()]
+add(heldout2, sample(gt, 150, 33), "cloud", "fr", "gt-doremiti-fr")
+
+every_other = set(seen)  # public train + first held-out + hand-written train (seen) ...
+every_other |= {json.loads(l)["prompt"] for l in open(f"{OUT}/../router-heldout.jsonl", encoding="utf-8") if l.strip()}
+with open(f"{OUT}/public-heldout2.jsonl", "w", encoding="utf-8") as f:
+    for r in heldout2:
+        if not r["prompt"] or r["prompt"] in every_other: continue
+        every_other.add(r["prompt"])
+        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+# Second round: the first held-out set became development data. Its rows from sources whose partitions the second
+# held-out set does not touch (directly, or through MGSM's translations of GSM8K test) may be trained on; xSID test,
+# SLURP test, Home Assistant and GSM8K test rows stay out of training.
+DEV_TRAIN_SOURCES = {"humaneval", "ape210k-test", "alpaca-zh", "oasst1-fr", "vigogne-seed-fr"}
+with open(f"{OUT}/public-heldout.jsonl", encoding="utf-8") as src, open(f"{OUT}/public-dev-train.jsonl", "w", encoding="utf-8") as f:
+    for l in src:
+        if json.loads(l)["source"] in DEV_TRAIN_SOURCES: f.write(l)
