@@ -94,10 +94,16 @@ public static class BenchCommand
         int vocab = session.VocabSize;
         int[] RandomTokens(int n) { var t = new int[n]; for (int i = 0; i < n; i++) t[i] = random.Next(vocab); return t; }
 
+        // The warm-up is one whole run of each test: the JIT compiles the decode path's methods again, optimized, only
+        // after some calls, so a one-token warm-up left part of that into the first measured repetition.
         if (o.Warmup)
         {
             if (o.PromptTokens > 0) { session.Truncate(0); session.Evaluate(RandomTokens(o.PromptTokens)); }
-            if (o.GeneratedTokens > 0) { session.Truncate(0); session.Evaluate(RandomTokens(1)); }
+            if (o.GeneratedTokens > 0)
+            {
+                session.Truncate(0);
+                foreach (int token in RandomTokens(o.GeneratedTokens)) session.Evaluate([token]);
+            }
         }
         long bytesPerToken = WeightBytesPerToken(model.Gguf);
         var tests = new List<BenchTest>();
