@@ -5,8 +5,8 @@ namespace Tandem.Engine.Blocks;
 
 /// <summary>
 /// A weight matrix of <see cref="OutFeatures"/> rows × <see cref="InFeatures"/> columns, read in place from the
-/// memory-mapped GGUF, with an optional F32 bias and the kernel chosen for its type. The one exception: repacked Q4_0
-/// matrices are interleaved by groups of eight rows at load (as llama.cpp repacks them), read from the file into their
+/// memory-mapped GGUF, with an optional F32 bias and the kernel chosen for its type. The exception: repacked Q4_0
+/// matrices are interleaved by groups of eight rows at load (<see cref="RowInterleave"/>), read from the file into their
 /// own memory — decode then streams them front to back; the mapped pages of those tensors are never touched, so the
 /// resident size stays that of the weights.
 /// </summary>
@@ -23,6 +23,9 @@ public sealed unsafe class Linear
     public float[]? Bias { get; }
     public MatVecKernel Kernel { get; }
 
+    /// <summary>TANDEM_INTERLEAVE=0 keeps every matrix as in the file (for comparisons; same results, slower decode).</summary>
+    static readonly bool InterleaveAtLoad = Environment.GetEnvironmentVariable("TANDEM_INTERLEAVE") != "0";
+
     public Linear(GgufFile file, GgufTensorInfo tensor, float[]? bias)
     {
         if (tensor.Dimensions.Length != 2)
@@ -34,9 +37,11 @@ public sealed unsafe class Linear
         RowBytes = GgmlTypeInfo.Of(Type).RowBytes(InFeatures);
         Data = file.TensorPointer(tensor);
         Kernel = KernelRegistry.ForWeights(Type, OutFeatures, repackable: Name != "token_embd.weight");
-        if (Kernel is GgmlQ0Kernel { Repacked: true } && GgmlQ0Kernel.CanInterleave)
+        // Q4_K is repacked by llama.cpp too, but its eight-row GEMV is compute-bound here (31 GMAC/s per thread from
+        // cache and from DRAM alike), so interleaving it measured no faster and it stays mapped.
+        if (InterleaveAtLoad && Kernel is GgmlQ0Kernel { Repacked: true } && GgmlQ0Kernel.CanInterleave)
         {
-            _interleaved = ReadInterleaved(file, tensor, OutFeatures, RowBytes);
+            _interleaved = ReadInterleaved(file, tensor, OutFeatures, RowBytes, GgmlTypeInfo.Of(Type).TypeSize);
             Data = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _interleaved[0]);
             Kernel = KernelRegistry.InterleavedQ4_0;
         }
@@ -48,10 +53,10 @@ public sealed unsafe class Linear
     /// <summary>Row <paramref name="row"/> as stored in the file.</summary>
     public byte* Row(int row) => _interleaved is null ? Data + row * RowBytes : throw new InvalidOperationException($"'{Name}' is interleaved at load; its rows are not contiguous");
 
-    /// <summary>Reads a Q4_0 matrix group by group (eight rows) with positioned reads and interleaves each group.</summary>
-    static byte[] ReadInterleaved(GgufFile file, GgufTensorInfo tensor, int rows, long rowBytes)
+    /// <summary>Reads a matrix group by group (eight rows) with positioned reads and interleaves each group.</summary>
+    static byte[] ReadInterleaved(GgufFile file, GgufTensorInfo tensor, int rows, long rowBytes, int blockBytes)
     {
-        long groupBytes = GgmlQ0Dot.Q4_0Rows.Group * rowBytes;
+        long groupBytes = RowInterleave.Group * rowBytes;
         var result = GC.AllocateUninitializedArray<byte>(checked((int)(rows * rowBytes)), pinned: true);
         var group = new byte[groupBytes];
         using var handle = File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
@@ -65,7 +70,7 @@ public sealed unsafe class Linear
                 if (n == 0) throw new InvalidDataException($"{System.IO.Path.GetFileName(file.Path)}: tensor '{tensor.Name}' ends early at byte {offset + at + read}");
                 read += n;
             }
-            GgmlQ0Dot.Q4_0Rows.Interleave(group, result.AsSpan((int)at, (int)groupBytes), rowBytes);
+            RowInterleave.Interleave(group, result.AsSpan((int)at, (int)groupBytes), rowBytes, blockBytes);
         }
         return result;
     }

@@ -359,13 +359,13 @@ public static unsafe partial class GgmlQ0Dot
     /// </summary>
     public static void TileRepackedQ4_0(in MatMulOperands op, int rowStart, int rowEnd) => TileRepackedQ4_0(op, rowStart, rowEnd, interleaved: false);
 
-    /// <summary><see cref="TileRepackedQ4_0(in MatMulOperands, int, int)"/> over weights interleaved at load (<see cref="Q4_0Rows"/>).</summary>
+    /// <summary><see cref="TileRepackedQ4_0(in MatMulOperands, int, int)"/> over weights interleaved at load (<see cref="RowInterleave"/>).</summary>
     public static void TileInterleavedQ4_0(in MatMulOperands op, int rowStart, int rowEnd) => TileRepackedQ4_0(op, rowStart, rowEnd, interleaved: true);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void TileRepackedQ4_0(in MatMulOperands op, int rowStart, int rowEnd, bool interleaved)
     {
-        var rows = new Q4_0Rows(op.Weights, op.RowBytes, interleaved);
+        var rows = new RowInterleave(op.Weights, op.RowBytes, 18, interleaved);
         int nb = op.N / 32, tokens = op.Tokens, tiled = tokens - tokens % 8, blockStride = rows.BlockStride;
         long ys = op.ActivationRowBytes, os = op.OutputStride;
         if (tiled > 0)
@@ -410,30 +410,6 @@ public static unsafe partial class GgmlQ0Dot
             RepackedQ4_0Rows8(op, rows, t, rowStart, rowEnd);
     }
 
-    /// <summary>
-    /// Where a Q4_0 matrix's blocks are. As in the file: row r at r·rowBytes, its blocks 18 bytes apart. Interleaved at
-    /// load (what llama.cpp's repack does for its GEMV): rows in groups of eight, each group's blocks stored block column
-    /// by block column, the eight rows' blocks side by side — so eight rows are read front to back as one stream.
-    /// </summary>
-    public readonly struct Q4_0Rows(byte* weights, long rowBytes, bool interleaved)
-    {
-        public const int BlockBytes = 18, Group = 8;
-        public bool Interleaved => interleaved;
-        /// <summary>Bytes from one block of a row to its next.</summary>
-        public int BlockStride => interleaved ? Group * BlockBytes : BlockBytes;
-        /// <summary>Bytes from a row's block to the same block of the next row, within an aligned group of eight.</summary>
-        public long RowStride => interleaved ? BlockBytes : rowBytes;
-        public byte* Row(int r) => interleaved ? weights + (r >> 3) * Group * rowBytes + (r & 7) * BlockBytes : weights + r * rowBytes;
-
-        /// <summary>Writes eight consecutive rows (as in the file) into their interleaved group.</summary>
-        public static void Interleave(ReadOnlySpan<byte> eightRows, Span<byte> group, long rowBytes)
-        {
-            int nb = (int)(rowBytes / BlockBytes);
-            for (int k = 0; k < Group; k++)
-                for (int ib = 0; ib < nb; ib++)
-                    eightRows.Slice((int)(k * rowBytes) + ib * BlockBytes, BlockBytes).CopyTo(group.Slice((ib * Group + k) * BlockBytes, BlockBytes));
-        }
-    }
 
     /// <summary>acc + Σ over each 4-byte lane of u·s (unsigned × signed bytes; exact): VNNI's vpdpbusd, else two multiply-adds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -469,7 +445,7 @@ public static unsafe partial class GgmlQ0Dot
     /// time, the rows' integer block sums reduced into one vector (lane = row), each lane the scalar chain.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RepackedQ4_0Rows8(in MatMulOperands op, in Q4_0Rows rows, int t, int rowStart, int rowEnd)
+    static void RepackedQ4_0Rows8(in MatMulOperands op, in RowInterleave rows, int t, int rowStart, int rowEnd)
     {
         // Interleaved groups start at multiples of eight: rows before the first whole group and after the last one are
         // done one at a time.
@@ -586,7 +562,7 @@ public static unsafe partial class GgmlQ0Dot
     public static float VecDotAvx2(GgmlType type, byte* w, byte* a, int n) => VecDotAvx2For(type)(w, a, n);
 
     /// <summary>AVX2 version of <see cref="RepackedQ4_0Reference"/> (identical results).</summary>
-    public static float RepackedQ4_0Avx2(byte* w, byte* a, int n) => RepackedQ4_0Strided(w, Q4_0Rows.BlockBytes, a, n);
+    public static float RepackedQ4_0Avx2(byte* w, byte* a, int n) => RepackedQ4_0Strided(w, 18, a, n);
 
     /// <summary><see cref="RepackedQ4_0Avx2"/> for a row whose blocks are <paramref name="blockStride"/> bytes apart (interleaved rows).</summary>
     static float RepackedQ4_0Strided(byte* w, int blockStride, byte* a, int n)
@@ -623,7 +599,7 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
 
     /// <param name="simd">use the fastest form this CPU has (AVX2, else portable 128-bit vectors); false: the scalar reference.</param>
     /// <param name="forceVector128">use the portable 128-bit form even where AVX2 exists (tests, and ARM64's path).</param>
-    /// <param name="interleaved">the repacked Q4_0 kernel over weights interleaved at load (<see cref="GgmlQ0Dot.Q4_0Rows"/>);
+    /// <param name="interleaved">the repacked Q4_0 kernel over weights interleaved at load (<see cref="RowInterleave"/>);
     /// AVX2 only, and only its <see cref="MatMul"/> reads that layout (<see cref="Dot"/> takes rows as in the file).</param>
     public GgmlQ0Kernel(GgmlType weightType, bool repacked = false, bool simd = true, bool forceVector128 = false, bool interleaved = false)
     {
@@ -640,11 +616,11 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
             : GgmlQ0Dot.TileAvx512For(weightType) ?? GgmlQ0Dot.TileAvx2For(weightType);
     }
 
-    /// <summary>Whether this CPU reads Q4_0 weights interleaved at load (<see cref="GgmlQ0Dot.Q4_0Rows"/>).</summary>
+    /// <summary>Whether this CPU reads Q4_0 weights interleaved at load (<see cref="RowInterleave"/>).</summary>
     public static bool CanInterleave => GgmlQ0Dot.Avx2Available;
 
     public bool Interleaved => _interleaved;
-    public override int RowGranularity => _interleaved ? GgmlQ0Dot.Q4_0Rows.Group : 1;
+    public override int RowGranularity => _interleaved ? RowInterleave.Group : 1;
 
     /// <summary>Whether llama.cpp's x86 CPU backend repacks a weight matrix of this type and row count (q4_0_8x8).</summary>
     public static bool IsRepacked(GgmlType type, int rows) => type == GgmlType.Q4_0 && rows % 8 == 0;

@@ -49,28 +49,30 @@ public unsafe class MatMulTileTests
     }
 
     /// <summary>
-    /// Q4_0 interleaved at load (eight rows' blocks side by side): the interleaved kernel's MatMul must equal, bit for bit,
-    /// the repacked kernel over the file's layout — for decode and batches, whole and partial groups of eight rows,
-    /// row ranges that start inside a group, and a bias.
+    /// Q4_0 interleaved at load (eight rows' blocks side by side): the interleaved kernel's MatMul must equal, bit for
+    /// bit, the repacked kernel over the file's layout — for decode and batches (whole GEMM groups, GEMV remainders),
+    /// whole and partial groups of eight rows, ranges starting inside a group, a bias.
     /// </summary>
     [Fact]
     public void InterleavedQ4_0EqualsTheFileLayout()
     {
+        var type = GgmlType.Q4_0;
         if (!GgmlQ0Kernel.CanInterleave) return; // AVX2-only layout; elsewhere matrices stay as in the file
         var rng = new Random(31);
-        var plain = KernelRegistry.ForWeights(GgmlType.Q4_0, 64);
+        var plain = KernelRegistry.ForWeights(type, 64);
         var interleaved = KernelRegistry.InterleavedQ4_0;
         Assert.Equal(8, interleaved.RowGranularity);
+        int blockBytes = GgmlTypeInfo.Of(type).TypeSize;
         foreach (var (n, rows) in new[] { (512, 64), (4864, 24) })
         {
-            long rowBytes = GgmlTypeInfo.Of(GgmlType.Q4_0).RowBytes(n);
+            long rowBytes = GgmlTypeInfo.Of(type).RowBytes(n);
             var weights = new byte[rowBytes * rows];
-            for (int r = 0; r < rows; r++) QuantKernelTests.RandomWeights(rng, GgmlType.Q4_0, n).CopyTo(weights, r * rowBytes);
+            for (int r = 0; r < rows; r++) QuantKernelTests.RandomWeights(rng, type, n).CopyTo(weights, r * rowBytes);
             var packed = new byte[weights.Length];
             for (int g = 0; g < rows / 8; g++)
-                GgmlQ0Dot.Q4_0Rows.Interleave(weights.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), packed.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), rowBytes);
+                RowInterleave.Interleave(weights.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), packed.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), rowBytes, blockBytes);
             var biases = QuantTestUtil.RandomFloats(rng, rows);
-            foreach (int tokens in new[] { 1, 2, 7, 8, 9, 17 })
+            foreach (int tokens in new[] { 1, 2, 4, 7, 8, 9, 13, 17 })
             {
                 var activations = new byte[plain.ActivationRowBytes(n) * tokens];
                 for (int t = 0; t < tokens; t++)
