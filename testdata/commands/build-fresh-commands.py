@@ -194,20 +194,7 @@ def main(ha_repo, xsid_repo, out_path, dev_sets):
     calls_of = {}
     for r in rows:
         calls_of.setdefault((r["lang"], norm(r["text"])), set()).add(json.dumps([r["name"], r["args"]], sort_keys=True))
-    seen, out = set(), []
-    for r in rows:
-        key = (r["lang"], norm(r["text"]))
-        if key in seen or len(calls_of[key]) > 1 or key[1] in dev_texts:
-            continue
-        seen.add(key)
-        out.append(r)
-    with open(out_path, "w", encoding="utf-8") as f:
-        for r in out:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    by = {}
-    for r in out:
-        by[(r["lang"], r["name"])] = by.get((r["lang"], r["name"]), 0) + 1
-    print(len(out), "lines", sorted(by.items()), file=sys.stderr)
+    ha.write_unique(rows, calls_of, out_path, key_of=lambda r: (r["lang"], norm(r["text"])), skip=lambda key: key[1] in dev_texts)
 
 
 if __name__ == "__main__":

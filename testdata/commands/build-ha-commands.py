@@ -150,15 +150,20 @@ def main(OUT, DEV_SETS):
                     calls_of.setdefault(key, set()).add(json.dumps(call, sort_keys=True))
                     rows.append({"lang": lang, "text": text, "name": call[0], "args": call[1],
                                  "source": f"home-assistant/intents {PIN[:7]} {f} block {b + 1} ({intent['name']})"})
-    # The same sentence twice: keep the first; with two different calls it is ambiguous and goes.
+    write_unique(rows, calls_of, OUT, key_of=lambda r: (r["lang"], r["text"].casefold()))
+
+
+def write_unique(rows, calls_of, out_path, key_of, skip=lambda key: False):
+    """The same sentence twice: keep the first; with two different calls it is ambiguous and goes. Writes the JSONL
+    and prints the count per (language, function)."""
     seen, out = set(), []
     for r in rows:
-        key = (r["lang"], r["text"].casefold())
-        if key in seen or len(calls_of[key]) > 1:
+        key = key_of(r)
+        if key in seen or len(calls_of[key]) > 1 or skip(key):
             continue
         seen.add(key)
         out.append(r)
-    with open(OUT, "w", encoding="utf-8") as f:
+    with open(out_path, "w", encoding="utf-8") as f:
         for r in out:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     by = {}

@@ -734,7 +734,28 @@ public static unsafe class GgmlKQuantDot
     }
 
     /// <summary>Q6_K over rows × tokens: eight (AVX-512) or four tokens per weight decode, the remainder one dot at a time.</summary>
-    public static void MatMulQ6K(in MatMulOperands op, int rowStart, int rowEnd)
+    public static void MatMulQ6K(in MatMulOperands op, int rowStart, int rowEnd) => MatMulTiled<Q6KTiles>(op, rowStart, rowEnd);
+
+    /// <summary>The three shapes a K-quant's multi-token product is built from, each in the type's vec_dot order.</summary>
+    internal interface IKQuantTiles
+    {
+        /// <summary>One row × eight tokens (AVX-512), activations laid out as <see cref="Q8KPairGroup"/>.</summary>
+        static abstract void Row8(byte* row, in Q8KPairGroup group, float* o, long os, float bias);
+        /// <summary>One row × four tokens (AVX2) straight from the Q8_K activations.</summary>
+        static abstract void Row4(byte* row, int blocks, byte* a, long ys, float* o, long os, float bias);
+        static abstract float Dot(byte* row, byte* a, int n);
+    }
+
+    readonly struct Q6KTiles : IKQuantTiles
+    {
+        public static void Row8(byte* row, in Q8KPairGroup group, float* o, long os, float bias) => VecDotQ6KRow8Avx512((BlockQ6_K*)row, group, o, os, bias);
+        public static void Row4(byte* row, int blocks, byte* a, long ys, float* o, long os, float bias) => VecDotQ6KRow4((BlockQ6_K*)row, blocks, a, ys, o, os, bias);
+        public static float Dot(byte* row, byte* a, int n) => VecDotQ6K(row, a, n);
+    }
+
+    /// <summary>Rows × tokens for a K-quant: groups of eight tokens through <see cref="IKQuantTiles.Row8"/> (AVX-512),
+    /// then groups of four (AVX2), the remainder one dot at a time.</summary>
+    internal static void MatMulTiled<T>(in MatMulOperands op, int rowStart, int rowEnd) where T : struct, IKQuantTiles
     {
         int tokens = op.Tokens, nb = op.N / QK.K, done = 0;
         long ys = op.ActivationRowBytes, os = op.OutputStride;
@@ -745,7 +766,7 @@ public static unsafe class GgmlKQuantDot
             {
                 group.LayOut(op.Activations + done * ys, ys);
                 for (int r = rowStart; r < rowEnd; r++)
-                    VecDotQ6KRow8Avx512((BlockQ6_K*)(op.Weights + r * op.RowBytes), group, op.Output + done * os + r, os, op.Bias is null ? 0f : op.Bias[r]);
+                    T.Row8(op.Weights + r * op.RowBytes, group, op.Output + done * os + r, os, op.Bias is null ? 0f : op.Bias[r]);
             }
         }
         int tiled = UseAvx2 ? done + (tokens - done) / 4 * 4 : done;
@@ -754,9 +775,9 @@ public static unsafe class GgmlKQuantDot
             byte* row = op.Weights + r * op.RowBytes;
             float bias = op.Bias is null ? 0f : op.Bias[r];
             for (int t = done; t < tiled; t += 4)
-                VecDotQ6KRow4((BlockQ6_K*)row, nb, op.Activations + t * ys, ys, op.Output + t * os + r, os, bias);
+                T.Row4(row, nb, op.Activations + t * ys, ys, op.Output + t * os + r, os, bias);
             for (int t = tiled; t < tokens; t++)
-                op.Output[t * os + r] = VecDotQ6K(row, op.Activations + t * ys, op.N) + bias;
+                op.Output[t * os + r] = T.Dot(row, op.Activations + t * ys, op.N) + bias;
         }
     }
 

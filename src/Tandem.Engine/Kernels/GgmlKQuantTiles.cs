@@ -19,30 +19,13 @@ public static unsafe partial class GgmlKQuant2Dot
     public static bool Q5KTilesAvailable => Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Q5_K over rows × tokens: eight (AVX-512) or four tokens per weight decode, the remainder one dot at a time.</summary>
-    public static void MatMulQ5K(in MatMulOperands op, int rowStart, int rowEnd)
+    public static void MatMulQ5K(in MatMulOperands op, int rowStart, int rowEnd) => GgmlKQuantDot.MatMulTiled<Q5KTiles>(op, rowStart, rowEnd);
+
+    readonly struct Q5KTiles : GgmlKQuantDot.IKQuantTiles
     {
-        int tokens = op.Tokens, nb = op.N / QK, done = 0;
-        long ys = op.ActivationRowBytes, os = op.OutputStride;
-        if (Avx512BW.IsSupported && tokens >= 8)
-        {
-            var group = new GgmlKQuantDot.Q8KPairGroup(nb);
-            for (; done + 8 <= tokens; done += 8)
-            {
-                group.LayOut(op.Activations + done * ys, ys);
-                for (int r = rowStart; r < rowEnd; r++)
-                    Q5KRow8Avx512((BlockQ5_K*)(op.Weights + r * op.RowBytes), group, op.Output + done * os + r, os, op.Bias is null ? 0f : op.Bias[r]);
-            }
-        }
-        int tiled = done + (tokens - done) / 4 * 4;
-        for (int r = rowStart; r < rowEnd; r++)
-        {
-            byte* row = op.Weights + r * op.RowBytes;
-            float bias = op.Bias is null ? 0f : op.Bias[r];
-            for (int t = done; t < tiled; t += 4)
-                Q5KRow4((BlockQ5_K*)row, nb, op.Activations + t * ys, ys, op.Output + t * os + r, os, bias);
-            for (int t = tiled; t < tokens; t++)
-                op.Output[t * os + r] = VecDotQ5K(row, op.Activations + t * ys, op.N) + bias;
-        }
+        public static void Row8(byte* row, in GgmlKQuantDot.Q8KPairGroup group, float* o, long os, float bias) => Q5KRow8Avx512((BlockQ5_K*)row, group, o, os, bias);
+        public static void Row4(byte* row, int blocks, byte* a, long ys, float* o, long os, float bias) => Q5KRow4((BlockQ5_K*)row, blocks, a, ys, o, os, bias);
+        public static float Dot(byte* row, byte* a, int n) => VecDotQ5K(row, a, n);
     }
 
     /// <summary>The 5-bit quants of 32-element runs 2j (low nibbles) and 2j+1 (high nibbles) of a super-block.</summary>
