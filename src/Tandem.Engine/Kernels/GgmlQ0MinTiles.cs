@@ -114,9 +114,11 @@ public static unsafe partial class GgmlQ0Dot
             byte* row0 = op.Weights + r * op.RowBytes, row1 = row0 + op.RowBytes;
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+            byte* ahead = row0 + PrefetchSteps * 2 * op.RowBytes;
             for (int ib = 0; ib < nb; ib++)
             {
                 byte* w0 = row0 + ib * T.Size, w1 = row1 + ib * T.Size;
+                Prefetch(ahead + ib * T.Size, op.RowBytes, rows: 2);
                 var x0 = T.Quants(w0).AsByte();
                 var x1 = T.Quants(w1).AsByte();
                 var q0 = Vector512.Create(x0, x0);
@@ -160,9 +162,11 @@ public static unsafe partial class GgmlQ0Dot
             byte* row0 = op.Weights + r * op.RowBytes, row1 = row0 + op.RowBytes;
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            byte* ahead = row0 + PrefetchSteps * 2 * op.RowBytes;
             for (int ib = 0; ib < nb; ib++)
             {
                 byte* w0 = row0 + ib * T.Size, w1 = row1 + ib * T.Size;
+                Prefetch(ahead + ib * T.Size, op.RowBytes, rows: 2);
                 var x0 = T.Quants(w0).AsByte();
                 var x1 = T.Quants(w1).AsByte();
                 var q0 = Vector512.Create(x0, x0);
