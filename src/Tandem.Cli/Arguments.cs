@@ -71,22 +71,18 @@ public sealed class Arguments
         return v;
     }
 
-    public float Float(string name, float fallback, float min = float.NegativeInfinity, float max = float.PositiveInfinity)
-    {
-        var s = String(name);
-        if (s is null) return fallback;
-        if (!float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) || float.IsNaN(v))
-            throw new UsageException($"option {name} expects a number, got '{s}'");
-        if (v < min || v > max) throw new UsageException($"option {name} must be between {min} and {max}, got {s}");
-        return v;
-    }
+    public float Float(string name, float fallback, float min = float.NegativeInfinity, float max = float.PositiveInfinity) =>
+        Real(name, fallback, min, max);
 
     /// <summary>Like <see cref="Float"/> at double precision, for settings that must round-trip exactly (e.g. 1e-4).</summary>
-    public double Double(string name, double fallback, double min = double.NegativeInfinity, double max = double.PositiveInfinity)
+    public double Double(string name, double fallback, double min = double.NegativeInfinity, double max = double.PositiveInfinity) =>
+        Real(name, fallback, min, max);
+
+    T Real<T>(string name, T fallback, T min, T max) where T : struct, System.Numerics.IFloatingPointIeee754<T>
     {
         var s = String(name);
         if (s is null) return fallback;
-        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || double.IsNaN(v))
+        if (!T.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out T v) || T.IsNaN(v))
             throw new UsageException($"option {name} expects a number, got '{s}'");
         if (v < min || v > max) throw new UsageException($"option {name} must be between {min} and {max}, got {s}");
         return v;
