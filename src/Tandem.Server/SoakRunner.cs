@@ -105,6 +105,12 @@ public static class SoakRunner
         var load = await LoadGenerator.RunAsync(o.Load, progress, ct);
         stopSampling.Cancel();
         await sampler;
+        int warmupCount = (int)Math.Ceiling(o.WarmupFraction * o.Load.Requests);
+        // A run shorter than a few sampling intervals can finish before the timer samples past the warm-up: then the
+        // reading after the load stands for "after warm-up" (it is still distinct from the end reading after the drain).
+        bool sampledAfterWarmup;
+        lock (samples) sampledAfterWarmup = samples.Any(s => s.RequestsFinished >= warmupCount);
+        if (!sampledAfterWarmup) await Sample();
 
         // Cancelled requests free their slots at the next step boundary: give the server a moment, then read the gauges.
         var drainUntil = Stopwatch.GetTimestamp() + (long)(o.DrainTimeout.TotalSeconds * Stopwatch.Frequency);
@@ -117,7 +123,6 @@ public static class SoakRunner
         }
         await Sample(); // the end reading, after the drain
 
-        int warmupCount = (int)Math.Ceiling(o.WarmupFraction * o.Load.Requests);
         RssSample? warm = samples.Where(s => s.RequestsFinished >= warmupCount).Select(s => (RssSample?)s).FirstOrDefault();
         RssSample? end = samples.Count > 0 ? samples[^1] : null;
         if (rssProblem is null && (warm is null || end is null || warm == end))
