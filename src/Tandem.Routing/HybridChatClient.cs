@@ -170,9 +170,10 @@ public sealed class HybridChatClient : IChatClient
     /// Failures are recorded in <paramref name="result"/>, not thrown (except the caller's cancellation).
     /// </summary>
     static async IAsyncEnumerable<ChatResponseUpdate> Pump(IChatClient client, IList<ChatMessage> messages, ChatOptions? options, SideTiming timing,
-        SideResult result, Func<bool> hold, Func<bool> discard, [EnumeratorCancellation] CancellationToken ct, CancellationTokenSource? budget = null)
+        SideResult result, Func<bool> hold, Func<bool> discard, [EnumeratorCancellation] CancellationToken ct, CancellationTokenSource? budget = null,
+        double? budgetMs = null)
     {
-        // budget: cancels this side alone (not the caller) unless its first text arrives in time
+        // budget: cancels this side alone (not the caller) unless its first text arrives within budgetMs
         var sw = Stopwatch.StartNew();
         var held = new List<ChatResponseUpdate>();
         var text = new System.Text.StringBuilder();
@@ -198,7 +199,19 @@ public sealed class HybridChatClient : IChatClient
                 string piece = u.Text;
                 if (piece.Length > 0)
                 {
-                    if (timing.TimeToFirstTokenMs is null) budget?.CancelAfter(Timeout.InfiniteTimeSpan);
+                    if (timing.TimeToFirstTokenMs is null && budget is not null)
+                    {
+                        // A first text later than the budget counts as over it even when the timer has not fired yet
+                        // (it runs on the thread pool: a fast model can beat a sub-millisecond budget's timer).
+                        if (budgetMs is { } limit && sw.Elapsed.TotalMilliseconds > limit)
+                        {
+                            budget.Cancel();
+                            result.Error = new OperationCanceledException(budget.Token);
+                            timing.Outcome = "failed: no first token in time";
+                            break;
+                        }
+                        budget.CancelAfter(Timeout.InfiniteTimeSpan);
+                    }
                     timing.TimeToFirstTokenMs ??= sw.Elapsed.TotalMilliseconds;
                     text.Append(piece);
                 }
@@ -285,7 +298,8 @@ public sealed class HybridChatClient : IChatClient
                 // over its time-to-first-token budget the local side is given up for the cloud (when the cloud may be used)
                 using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 if (cloudAllowed && Options.MaxTimeToFirstTokenMs is { } ttft) budget.CancelAfter(TimeSpan.FromMilliseconds(ttft));
-                await foreach (var u in Pump(_local, messages, options, trace.Local, r, holdAll, never, ct, budget)) yield return u;
+                await foreach (var u in Pump(_local, messages, options, trace.Local, r, holdAll, never, ct, budget,
+                    cloudAllowed ? Options.MaxTimeToFirstTokenMs : null)) yield return u;
                 if (r.Error is null) { trace.AnsweredBy = "local"; break; }
                 if (r.Error is OperationCanceledException && budget.IsCancellationRequested)
                 {
