@@ -35,18 +35,19 @@ public sealed unsafe class Linear
         InFeatures = checked((int)tensor.Dimensions[0]);
         OutFeatures = checked((int)tensor.Dimensions[1]);
         RowBytes = GgmlTypeInfo.Of(Type).RowBytes(InFeatures);
+        if (bias is not null && bias.Length != OutFeatures)
+            throw new InvalidDataException($"{System.IO.Path.GetFileName(file.Path)}: bias for '{tensor.Name}' has {bias.Length} elements; expected {OutFeatures}");
         Data = file.TensorPointer(tensor);
         Kernel = KernelRegistry.ForWeights(Type, OutFeatures, repackable: Name != "token_embd.weight");
         // Q4_K is repacked by llama.cpp too, but its eight-row GEMV is compute-bound here (31 GMAC/s per thread from
         // cache and from DRAM alike), so interleaving it measured no faster and it stays mapped.
-        if (InterleaveAtLoad && Kernel is GgmlQ0Kernel { Repacked: true } && GgmlQ0Kernel.CanInterleave)
+        if (InterleaveAtLoad && Kernel is GgmlQ0Kernel { Repacked: true } && GgmlQ0Kernel.CanInterleave
+            && (long)OutFeatures * RowBytes <= Array.MaxLength) // one array holds the copy; a larger matrix stays mapped
         {
             _interleaved = ReadInterleaved(file, tensor, OutFeatures, RowBytes, GgmlTypeInfo.Of(Type).TypeSize);
             Data = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _interleaved[0]);
             Kernel = KernelRegistry.InterleavedQ4_0;
         }
-        if (bias is not null && bias.Length != OutFeatures)
-            throw new InvalidDataException($"{System.IO.Path.GetFileName(file.Path)}: bias for '{tensor.Name}' has {bias.Length} elements; expected {OutFeatures}");
         Bias = bias;
     }
 
@@ -57,7 +58,7 @@ public sealed unsafe class Linear
     static byte[] ReadInterleaved(GgufFile file, GgufTensorInfo tensor, int rows, long rowBytes, int blockBytes)
     {
         long groupBytes = RowInterleave.Group * rowBytes;
-        var result = GC.AllocateUninitializedArray<byte>(checked((int)(rows * rowBytes)), pinned: true);
+        var result = GC.AllocateUninitializedArray<byte>((int)(rows * rowBytes), pinned: true);
         var group = new byte[groupBytes];
         using var handle = File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
         long offset = file.DataOffset + (long)tensor.Offset;

@@ -164,3 +164,35 @@ public class InferenceSessionTests
 
 [CollectionDefinition(nameof(AllocationSensitive), DisableParallelization = true)]
 public sealed class AllocationSensitive;
+
+/// <summary>Q4_0 matrices are interleaved into their own memory at load (x86 with AVX2); the rest stay mapped.</summary>
+public unsafe class InterleavedWeightsTests
+{
+    [Fact]
+    public void Q4_0MatricesAreInterleavedAtLoad_OtherMatricesStayInTheMappedFile()
+    {
+        using var model = Model.Load(TestData.Model("mini-qwen2-q4_0.gguf"));
+        var gguf = model.Gguf;
+        var matrices = model.Weights.Layers.SelectMany(l => new[] { l.Query, l.Key, l.Value, l.AttentionOutput, l.Gate, l.Up, l.Down }).ToList();
+        int interleaved = 0;
+        foreach (var m in matrices)
+        {
+            byte* mapped = gguf.TensorPointer(gguf.Tensors.First(t => t.Name == m.Name));
+            bool expected = Tandem.Engine.Kernels.GgmlQ0Kernel.CanInterleave && m.Type == GgmlType.Q4_0 && m.OutFeatures % 8 == 0;
+            if (expected)
+            {
+                interleaved++;
+                Assert.Contains("interleaved", m.Kernel.Isa);
+                Assert.Equal(8, m.Kernel.RowGranularity);
+                Assert.True(m.Data != mapped, $"{m.Name} should have its own interleaved copy");
+                Assert.Throws<InvalidOperationException>(() => { m.Row(0); });
+            }
+            else
+            {
+                Assert.DoesNotContain("interleaved", m.Kernel.Isa);
+                Assert.True(m.Data == mapped, $"{m.Name} ({m.Type}) should be read in place from the mapped file");
+            }
+        }
+        if (Tandem.Engine.Kernels.GgmlQ0Kernel.CanInterleave) Assert.True(interleaved > 0, "the Q4_0 test model has Q4_0 matrices with a multiple of 8 rows");
+    }
+}
