@@ -393,6 +393,7 @@ public static unsafe class GgmlKQuantDot
         var sums = stackalloc Vector256<int>[8];
         var mins = stackalloc Vector256<int>[8];
         var m4 = Vector256.Create((byte)0xF);
+        var rowOffsets = Vector256.Create(0, (int)rb, (int)(2 * rb), (int)(3 * rb), (int)(4 * rb), (int)(5 * rb), (int)(6 * rb), (int)(7 * rb));
         for (int r = rowStart; r < grouped; r += 8)
         {
             var acc = Vector256<float>.Zero;
@@ -428,12 +429,10 @@ public static unsafe class GgmlKQuantDot
                 }
                 var isum = Reduce8(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
                 var imin = Reduce8(mins[0], mins[1], mins[2], mins[3], mins[4], mins[5], mins[6], mins[7]);
-                var x0 = (BlockQ4_K*)(op.Weights + r * rb) + i;
-                long step = rb / sizeof(BlockQ4_K);
-                var xd = Vector256.Create(HalfTable.ToF32(x0->D), HalfTable.ToF32(x0[step].D), HalfTable.ToF32(x0[2 * step].D), HalfTable.ToF32(x0[3 * step].D),
-                    HalfTable.ToF32(x0[4 * step].D), HalfTable.ToF32(x0[5 * step].D), HalfTable.ToF32(x0[6 * step].D), HalfTable.ToF32(x0[7 * step].D));
-                var xm = Vector256.Create(HalfTable.ToF32(x0->DMin), HalfTable.ToF32(x0[step].DMin), HalfTable.ToF32(x0[2 * step].DMin), HalfTable.ToF32(x0[3 * step].DMin),
-                    HalfTable.ToF32(x0[4 * step].DMin), HalfTable.ToF32(x0[5 * step].DMin), HalfTable.ToF32(x0[6 * step].DMin), HalfTable.ToF32(x0[7 * step].DMin));
+                // d and dmin are a block's first two halves: one gather fetches both for the eight rows.
+                var dAndMin = Avx2.GatherVector256((int*)((BlockQ4_K*)(op.Weights + r * rb) + i), rowOffsets, 1);
+                var xd = GgmlQ0Dot.HalfBitsToSingle(dAndMin);
+                var xm = GgmlQ0Dot.HalfBitsToSingle(Vector256.ShiftRightLogical(dAndMin, 16));
                 var yd = Vector256.Create(y[i].D);
                 acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), xd * yd, acc);
                 accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(imin), xm * yd, accMin);
