@@ -393,7 +393,7 @@ public static unsafe class GgmlKQuantDot
         var sums = stackalloc Vector256<int>[8];
         var mins = stackalloc Vector256<int>[8];
         var m4 = Vector256.Create((byte)0xF);
-        var rowOffsets = Vector256.Create(0, (int)rb, (int)(2 * rb), (int)(3 * rb), (int)(4 * rb), (int)(5 * rb), (int)(6 * rb), (int)(7 * rb));
+        var rowOffsets = GgmlQ0Dot.EightRowOffsets(rb);
         for (int r = rowStart; r < grouped; r += 8)
         {
             var acc = Vector256<float>.Zero;

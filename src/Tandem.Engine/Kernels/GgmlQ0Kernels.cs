@@ -334,23 +334,31 @@ public static unsafe partial class GgmlQ0Dot
     }
 
     /// <summary>
-    /// Stores Hsum8 + bias of the eight 8-lane accumulators held two per register (token 2k in the lower half of a_k,
-    /// 2k+1 in the upper), at o, o + os, … o + 7·os. The eight sums are reduced side by side in the lanes with the
-    /// same additions <see cref="Hsum8(Vector256{float})"/> makes — x_i = v_i + v_{i+4}, then (x0 + x2) + (x1 + x3) — so
-    /// every result is identical, in about a third of the instructions (at short rows the horizontal sums were ~10% of
-    /// a tile's time).
+    /// <see cref="Hsum8(Vector256{float})"/> of the eight 8-lane accumulators held two per register (token 2k in the
+    /// lower half of a_k, 2k+1 in the upper), reduced side by side in the lanes with Hsum8's own additions —
+    /// x_i = v_i + v_{i+4}, then (x0 + x2) + (x1 + x3) — so every sum is identical, in about a third of the instructions
+    /// (at short rows the horizontal sums were ~10% of a tile's time). Token k's sum is lane 4k of First (k &lt; 4) or
+    /// lane 4(k − 4) of Second.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static (Vector512<float> First, Vector512<float> Second) PairHsums(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
+    {
+        // 128-bit quarter j of x03 = token j's x0..x3 (tokens 0–3 from a0, a1; 4–7 from a2, a3 in x47).
+        var x03 = Avx512F.Shuffle4x128(a0, a1, 0b10_00_10_00) + Avx512F.Shuffle4x128(a0, a1, 0b11_01_11_01);
+        var x47 = Avx512F.Shuffle4x128(a2, a3, 0b10_00_10_00) + Avx512F.Shuffle4x128(a2, a3, 0b11_01_11_01);
+        var y03 = x03 + Avx512F.Permute4x32(x03, 0b01_00_11_10);   // lane 0: x0 + x2, lane 1: x1 + x3
+        var y47 = x47 + Avx512F.Permute4x32(x47, 0b01_00_11_10);
+        return (y03 + Avx512F.Permute4x32(y03, 0b10_11_00_01), y47 + Avx512F.Permute4x32(y47, 0b10_11_00_01)); // lane 0: (x0 + x2) + (x1 + x3)
+    }
+
+    /// <summary>Stores Hsum8 + bias of four registers of two tokens each (<see cref="PairHsums"/>) at o, o + os, … o + 7·os.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void StorePairs(float* o, long os, float bias, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
     {
-        // 128-bit quarter j of the result = token j's x0..x3 (tokens 0–3 from a0, a1; 4–7 from a2, a3).
-        var x03 = Avx512F.Shuffle4x128(a0, a1, 0b10_00_10_00) + Avx512F.Shuffle4x128(a0, a1, 0b11_01_11_01);
-        var x47 = Avx512F.Shuffle4x128(a2, a3, 0b10_00_10_00) + Avx512F.Shuffle4x128(a2, a3, 0b11_01_11_01);
+        var (h03, h47) = PairHsums(a0, a1, a2, a3);
         var b = Vector512.Create(bias);
-        var y03 = x03 + Avx512F.Permute4x32(x03, 0b01_00_11_10);   // lane 0: x0 + x2, lane 1: x1 + x3
-        var y47 = x47 + Avx512F.Permute4x32(x47, 0b01_00_11_10);
-        var s03 = y03 + Avx512F.Permute4x32(y03, 0b10_11_00_01) + b; // lane 0: (x0 + x2) + (x1 + x3), then + bias
-        var s47 = y47 + Avx512F.Permute4x32(y47, 0b10_11_00_01) + b;
+        var s03 = h03 + b;
+        var s47 = h47 + b;
         o[0] = s03.GetElement(0); o[os] = s03.GetElement(4); o[2 * os] = s03.GetElement(8); o[3 * os] = s03.GetElement(12);
         o[4 * os] = s47.GetElement(0); o[5 * os] = s47.GetElement(4); o[6 * os] = s47.GetElement(8); o[7 * os] = s47.GetElement(12);
     }
@@ -423,7 +431,6 @@ public static unsafe partial class GgmlQ0Dot
             RepackedQ4_0Rows8(op, rows, t, rowStart, rowEnd);
     }
 
-
     /// <summary>acc + Σ over each 4-byte lane of u·s (unsigned × signed bytes; exact): VNNI's vpdpbusd, else two multiply-adds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> UnsignedDot(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) =>
@@ -478,7 +485,7 @@ public static unsafe partial class GgmlQ0Dot
             scales[ib] = HalfTable.ToF32(*(ushort*)&y->D);
         }
         // Each row's scale d is the first two bytes of its block: one gather fetches the eight rows' at once.
-        var rowOffsets = Vector256.Create(0, (int)rb, (int)(2 * rb), (int)(3 * rb), (int)(4 * rb), (int)(5 * rb), (int)(6 * rb), (int)(7 * rb));
+        var rowOffsets = EightRowOffsets(rb);
         for (int r = rowStart; r < first; r++)
             o[r] = RepackedQ4_0Strided(rows.Row(r), blockStride, y0, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
         for (int r = first; r < grouped; r += 8)
@@ -509,6 +516,10 @@ public static unsafe partial class GgmlQ0Dot
         for (int r = grouped; r < rowEnd; r++)
             o[r] = RepackedQ4_0Strided(rows.Row(r), blockStride, y0, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
     }
+
+    /// <summary>Byte offsets of the same block in eight rows <paramref name="rowStride"/> apart, for gathers.</summary>
+    internal static Vector256<int> EightRowOffsets(long rowStride) =>
+        Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * Vector256.Create(checked((int)rowStride));
 
     /// <summary>A Q4_0 block's 16 quant bytes as 32 unsigned nibbles (low nibbles, then high), 0..15.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

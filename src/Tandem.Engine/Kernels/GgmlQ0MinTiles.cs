@@ -22,10 +22,11 @@ public static unsafe partial class GgmlQ0Dot
     internal static void StorePairsPlus(float* o, long os, float bias, float* plus,
         Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
     {
-        o[0] = (Hsum8(a0.GetLower()) + plus[0]) + bias; o[os] = (Hsum8(a0.GetUpper()) + plus[1]) + bias;
-        o[2 * os] = (Hsum8(a1.GetLower()) + plus[2]) + bias; o[3 * os] = (Hsum8(a1.GetUpper()) + plus[3]) + bias;
-        o[4 * os] = (Hsum8(a2.GetLower()) + plus[4]) + bias; o[5 * os] = (Hsum8(a2.GetUpper()) + plus[5]) + bias;
-        o[6 * os] = (Hsum8(a3.GetLower()) + plus[6]) + bias; o[7 * os] = (Hsum8(a3.GetUpper()) + plus[7]) + bias;
+        var (s03, s47) = PairHsums(a0, a1, a2, a3);
+        o[0] = (s03.GetElement(0) + plus[0]) + bias; o[os] = (s03.GetElement(4) + plus[1]) + bias;
+        o[2 * os] = (s03.GetElement(8) + plus[2]) + bias; o[3 * os] = (s03.GetElement(12) + plus[3]) + bias;
+        o[4 * os] = (s47.GetElement(0) + plus[4]) + bias; o[5 * os] = (s47.GetElement(4) + plus[5]) + bias;
+        o[6 * os] = (s47.GetElement(8) + plus[6]) + bias; o[7 * os] = (s47.GetElement(12) + plus[7]) + bias;
     }
 
     /// <summary>
@@ -39,7 +40,6 @@ public static unsafe partial class GgmlQ0Dot
         return Avx512F.FusedMultiplyAdd(dw * da, Avx512F.ConvertToVector512Single(lanes), acc);
     }
 
-    /// <summary>The tokens' s = d·Σq of each block, one float per token (16 per block), for the min chains.</summary>
     /// <summary>Two tokens' Q8_1 activation blocks (d, s, 32 quants) per 64 bytes: their quants side by side, and their
     /// scales broadcast over each half.</summary>
     static void LayOutMinPairs(byte* y0, long ys, int nb, int pairs, Vector512<sbyte>* quants, Vector512<float>* scales)
@@ -56,6 +56,7 @@ public static unsafe partial class GgmlQ0Dot
         }
     }
 
+    /// <summary>The tokens' s = d·Σq of each block, one float per token (16 per block), for the min chains.</summary>
     static void LayOutSums(byte* y0, long ys, int nb, int tokens, float* sums)
     {
         for (int ib = 0; ib < nb; ib++)

@@ -28,16 +28,16 @@ public abstract unsafe class MatVecKernel
     /// <summary>Dot product of one weight row with one prepared activation row, both of <paramref name="n"/> elements.</summary>
     public abstract float Dot(byte* weightRow, byte* activationRow, int n);
 
+    /// <summary>Row ranges given to <see cref="MatMul"/> by worker splits start at multiples of this (rows stored in
+    /// groups, e.g. interleaved at load); other starts still work, only slower.</summary>
+    public virtual int RowGranularity => 1;
+
     /// <summary>
     /// The dot for token <paramref name="token"/> of a matrix multiplication over <paramref name="tokens"/> tokens.
     /// llama.cpp sums in a different order for batches (llamafile's tinyBLAS, repacked GEMMs) than for a single token
     /// (vec_dot); kernels that reproduce that order override this. The integer parts are identical either way; only
     /// the float rounding of the sums differs.
     /// </summary>
-    /// <summary>Row ranges given to <see cref="MatMul"/> by worker splits start at multiples of this (rows stored in
-    /// groups, e.g. interleaved at load); other starts still work, only slower.</summary>
-    public virtual int RowGranularity => 1;
-
     public virtual float DotInMatMul(byte* weightRow, byte* activationRow, int n, int token, int tokens) => Dot(weightRow, activationRow, n);
 
     /// <summary>
