@@ -118,25 +118,10 @@ public static unsafe partial class GgmlFloatDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> LoadF16(ushort* p) => WidenF16(p);
 
-    /// <summary>
-    /// Sixteen F16 values widened to F32 exactly as <c>(float)Half</c> does (NaNs quieted), with integer and float
-    /// vector operations only (.NET exposes no F16 conversion instruction): the exponent is rebiased; subnormals are
-    /// built as 2^-14·(1 + m/1024) and 2^-14 subtracted, which is exact.
-    /// </summary>
+    /// <summary>Sixteen F16 values widened to F32 exactly as <c>(float)Half</c> does (<see cref="HalfLanes"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> WidenF16(ushort* p)
-    {
-        var h = Vector512.WidenLower(Vector512.Create(Vector256.Load(p), Vector256<ushort>.Zero)).AsUInt32();
-        var magnitude = (h & Vector512.Create(0x7fffu)) << 13;
-        var exponent = magnitude & Vector512.Create(0x7c00u << 13);
-        var normal = magnitude + Vector512.Create(112u << 23);
-        var infNan = (normal + Vector512.Create(112u << 23))
-            | (Vector512.GreaterThan(magnitude, Vector512.Create(0x7c00u << 13)) & Vector512.Create(0x400000u));
-        var subnormal = ((normal + Vector512.Create(1u << 23)).AsSingle() - Vector512.Create(113u << 23).AsSingle()).AsUInt32();
-        var bits = Vector512.ConditionalSelect(Vector512.Equals(exponent, Vector512.Create(0x7c00u << 13)), infNan,
-            Vector512.ConditionalSelect(Vector512.Equals(exponent, Vector512<uint>.Zero), subnormal, normal));
-        return (bits | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
-    }
+    public static Vector512<float> WidenF16(ushort* p) =>
+        HalfLanes.ToSingle(Vector512.WidenLower(Vector512.Create(Vector256.Load(p), Vector256<ushort>.Zero)).AsUInt32());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> LoadBF16(ushort* p) =>

@@ -430,9 +430,9 @@ public static unsafe class GgmlKQuantDot
                 var isum = Reduce8(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
                 var imin = Reduce8(mins[0], mins[1], mins[2], mins[3], mins[4], mins[5], mins[6], mins[7]);
                 // d and dmin are a block's first two halves: one gather fetches both for the eight rows.
-                var dAndMin = Avx2.GatherVector256((int*)((BlockQ4_K*)(op.Weights + r * rb) + i), rowOffsets, 1);
-                var xd = GgmlQ0Dot.HalfBitsToSingle(dAndMin);
-                var xm = GgmlQ0Dot.HalfBitsToSingle(Vector256.ShiftRightLogical(dAndMin, 16));
+                var dAndMin = Avx2.GatherVector256((int*)((BlockQ4_K*)(op.Weights + r * rb) + i), rowOffsets, 1).AsUInt32();
+                var xd = HalfLanes.ToSingle(dAndMin);
+                var xm = HalfLanes.ToSingle(dAndMin >>> 16);
                 var yd = Vector256.Create(y[i].D);
                 acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), xd * yd, acc);
                 accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(imin), xm * yd, accMin);

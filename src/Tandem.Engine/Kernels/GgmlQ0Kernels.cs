@@ -507,7 +507,7 @@ public static unsafe partial class GgmlQ0Dot
                     UnsignedDot(default, UnsignedNibbles(x + 4 * rb + 2), ys), UnsignedDot(default, UnsignedNibbles(x + 5 * rb + 2), ys),
                     UnsignedDot(default, UnsignedNibbles(x + 6 * rb + 2), ys), UnsignedDot(default, UnsignedNibbles(x + 7 * rb + 2), ys));
                 sums -= Vector256.Create(offsets[ib]);
-                var dw = HalfBitsToSingle(Avx2.GatherVector256((int*)x, rowOffsets, 1));
+                var dw = HalfLanes.ToSingle(Avx2.GatherVector256((int*)x, rowOffsets, 1).AsUInt32());
                 acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), dw * Vector256.Create(scales[ib]), acc);
             }
             var bias = op.Bias is null ? Vector256<float>.Zero : Vector256.Create(op.Bias, r);
@@ -529,22 +529,6 @@ public static unsafe partial class GgmlQ0Dot
         var both = Vector256.Create(Vector128.Load(qs));
         var shifted = Avx512BW.VL.ShiftRightLogicalVariable(both.AsUInt16(), Vector256.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4));
         return shifted.AsByte() & Vector256.Create((byte)0x0F);
-    }
-
-    /// <summary>
-    /// The F16 values in the low 16 bits of each lane, as F32 — exactly <see cref="HalfTable.ToF32"/>: exponent and
-    /// mantissa moved into place and scaled by 2^112 (exact for normals, subnormals and zero), infinities and NaNs rebuilt (NaNs quiet).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> HalfBitsToSingle(Vector256<int> bits)
-    {
-        var magnitude = bits & Vector256.Create(0x7FFF);
-        var sign = Vector256.ShiftLeft(bits & Vector256.Create(0x8000), 16);
-        var finite = Vector256.ShiftLeft(magnitude, 13).AsSingle() * Vector256.Create(0x7780_0000).AsSingle(); // × 2^112
-        var quiet = Vector256.GreaterThan(magnitude, Vector256.Create(0x7C00)) & Vector256.Create(0x0040_0000); // NaNs come out quiet, as F16C converts them
-        var special = (Vector256.ShiftLeft(magnitude, 13) | Vector256.Create(0x7F80_0000) | quiet).AsSingle();
-        var value = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x7C00)).AsSingle(), special, finite);
-        return (value.AsInt32() | sign).AsSingle();
     }
 
     /// <summary>The multi-token AVX2 tile for a weight type with Q8_0 activations, or null.</summary>
