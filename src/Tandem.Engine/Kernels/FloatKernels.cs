@@ -94,24 +94,17 @@ public static unsafe partial class GgmlFloatDot
     }
 
     /// <summary>tinyBLAS: one 16-lane FMA accumulator over the whole row (length a multiple of 16), then reduced.</summary>
-    public static float TinyBlasF32(float* a, float* b, int k)
-    {
-        Vector512<float> acc = default;
-        for (int l = 0; l < k; l += Lanes) acc = Vector512.FusedMultiplyAdd(Vector512.Load(a + l), Vector512.Load(b + l), acc);
-        return ReduceAdd(acc);
-    }
+    public static float TinyBlasF32(float* a, float* b, int k) => TinyBlas<F32Row>((byte*)a, (byte*)b, k);
 
-    public static float TinyBlasF16(ushort* a, ushort* b, int k)
-    {
-        Vector512<float> acc = default;
-        for (int l = 0; l < k; l += Lanes) acc = Vector512.FusedMultiplyAdd(LoadF16(a + l), LoadF16(b + l), acc);
-        return ReduceAdd(acc);
-    }
+    public static float TinyBlasF16(ushort* a, ushort* b, int k) => TinyBlas<F16Row>((byte*)a, (byte*)b, k);
 
-    public static float TinyBlasBF16(ushort* a, ushort* b, int k)
+    public static float TinyBlasBF16(ushort* a, ushort* b, int k) => TinyBlas<BF16Row>((byte*)a, (byte*)b, k);
+
+    /// <summary>One tinyBLAS dot: a 16-lane FMA chain over the row's chunks, then _mm512_reduce_add_ps's order.</summary>
+    static float TinyBlas<T>(byte* a, byte* b, int k) where T : struct, IFloatRow
     {
         Vector512<float> acc = default;
-        for (int l = 0; l < k; l += Lanes) acc = Vector512.FusedMultiplyAdd(LoadBF16(a + l), LoadBF16(b + l), acc);
+        for (int c = 0; c < k / Lanes; c++) acc = Vector512.FusedMultiplyAdd(T.Chunk(a, c), T.Chunk(b, c), acc);
         return ReduceAdd(acc);
     }
 

@@ -77,12 +77,7 @@ public static unsafe partial class GgmlFloatDot
             byte* row = op.Weights + r * op.RowBytes;
             float bias = op.Bias is null ? 0f : op.Bias[r];
             for (int k = t; k < tokens; k++)
-            {
-                byte* a = op.Activations + k * ys;
-                Vector512<float> acc = default;
-                for (int c = 0; c < chunks; c++) acc = Vector512.FusedMultiplyAdd(T.Chunk(row, c), T.Chunk(a, c), acc);
-                op.Output[k * os + r] = ReduceAdd(acc) + bias;
-            }
+                op.Output[k * os + r] = TinyBlas<T>(row, op.Activations + k * ys, op.N) + bias;
         }
     }
 
