@@ -107,22 +107,19 @@ public static class RouteEvaluation
 
         var label = data.Select(d => d.IsCloud).ToArray();
         var routed = scores.Select(s => s >= threshold).ToArray();
-        var lengths = data.Select(d => (double)Encoding.UTF8.GetByteCount(d.Prompt)).ToArray();
-        int bestBytes = BestLengthThreshold(lengths, label);
-        var byLength = lengths.Select(l => l >= bestBytes).ToArray();
-        var misled = Enumerable.Range(0, data.Count).Where(i => byLength[i] != label[i]).ToArray();
+        var breakdown = Breakdown(data, label, routed);
+        var lengths = breakdown.Lengths;
 
         return new RouteEvaluationReport
         {
             Prompts = data.Count,
             Threshold = threshold,
             Confusion = Confusion.Of(label, routed),
-            ByLanguage = Subsets(data, d => d.Language, label, routed),
-            BySource = Subsets(data, d => d.Source, label, routed),
-            LengthBaselineBytes = bestBytes,
-            LengthBaseline = Confusion.Of(label, byLength),
-            LengthMisleads = new SubsetResult("length misleads", misled.Length,
-                misled.Length == 0 ? 1 : misled.Count(i => routed[i] == label[i]) / (double)misled.Length),
+            ByLanguage = breakdown.ByLanguage,
+            BySource = breakdown.BySource,
+            LengthBaselineBytes = breakdown.LengthBaselineBytes,
+            LengthBaseline = breakdown.LengthBaseline,
+            LengthMisleads = breakdown.LengthMisleads,
             Curve = Curve(scores, label, Enumerable.Range(0, options.CurveSteps + 1).Select(k => (double)k / options.CurveSteps)),
             LengthCurve = Curve(lengths, label, lengths.Append(0).Append(double.MaxValue).Distinct().Order()),
             DecisionMsP50 = Percentile(ms, 0.50),
@@ -134,13 +131,30 @@ public static class RouteEvaluation
 
     static double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)(p * sorted.Count))];
 
+    /// <summary>What decisions on labelled data add up to: by language, by source, and against the best length-only rule.</summary>
+    internal sealed record DecisionBreakdown(double[] Lengths, List<SubsetResult> ByLanguage, List<SubsetResult> BySource,
+        int LengthBaselineBytes, Confusion LengthBaseline, SubsetResult LengthMisleads);
+
+    /// <param name="unnamed">the subset name for prompts without a language or source; null leaves them out of those lists.</param>
+    internal static DecisionBreakdown Breakdown(IReadOnlyList<LabelledPrompt> data, bool[] label, bool[] routed, string? unnamed = null)
+    {
+        var lengths = data.Select(d => (double)Encoding.UTF8.GetByteCount(d.Prompt)).ToArray();
+        int bestBytes = BestLengthThreshold(lengths, label);
+        var byLength = lengths.Select(l => l >= bestBytes).ToArray();
+        var misled = Enumerable.Range(0, data.Count).Where(i => byLength[i] != label[i]).ToArray();
+        return new DecisionBreakdown(lengths,
+            Subsets(data, d => d.Language ?? unnamed, label, routed), Subsets(data, d => d.Source ?? unnamed, label, routed),
+            bestBytes, Confusion.Of(label, byLength),
+            new SubsetResult("length misleads", misled.Length, misled.Length == 0 ? 1 : misled.Count(i => routed[i] == label[i]) / (double)misled.Length));
+    }
+
     static List<SubsetResult> Subsets(IReadOnlyList<LabelledPrompt> data, Func<LabelledPrompt, string?> key, bool[] label, bool[] routed) =>
         Enumerable.Range(0, data.Count).Where(i => key(data[i]) is not null).GroupBy(i => key(data[i])!)
             .Select(g => new SubsetResult(g.Key, g.Count(), g.Count(i => routed[i] == label[i]) / (double)g.Count()))
             .OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
 
     /// <summary>The byte length at or above which "cloud" is most accurate on this data.</summary>
-    public static int BestLengthThreshold(double[] lengths, bool[] label)
+    static int BestLengthThreshold(double[] lengths, bool[] label)
     {
         int best = 0, bestCorrect = -1;
         foreach (int t in lengths.Select(l => (int)l).Append(int.MaxValue).Distinct())

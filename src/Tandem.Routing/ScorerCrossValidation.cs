@@ -75,23 +75,13 @@ public static class ScorerCrossValidation
 
         var label = data.Select(d => d.IsCloud).ToArray();
         var routed = scores.Select(s => s >= options.Threshold).ToArray();
-        var lengths = data.Select(d => (double)Encoding.UTF8.GetByteCount(d.Prompt)).ToArray();
-        int bytes = RouteEvaluation.BestLengthThreshold(lengths, label);
-        var byLength = lengths.Select(l => l >= bytes).ToArray();
-        var misled = Enumerable.Range(0, data.Count).Where(i => byLength[i] != label[i]).ToArray();
+        var breakdown = RouteEvaluation.Breakdown(data, label, routed, unnamed: "(none)");
         var (bestT, bestAcc) = Enumerable.Range(1, 99).Select(k => k / 100.0)
             .Select(t => (t, acc: scores.Zip(label).Count(p => (p.First >= t) == p.Second) / (double)data.Count))
             .MaxBy(p => p.acc);
         return new CrossValidationReport(folds, options.Threshold, Confusion.Of(label, routed),
-            Subsets(data, d => d.Language, label, routed), Subsets(data, d => d.Source, label, routed),
-            bytes, Confusion.Of(label, byLength),
-            new SubsetResult("length misleads", misled.Length, misled.Length == 0 ? 1 : misled.Count(i => routed[i] == label[i]) / (double)misled.Length),
+            breakdown.ByLanguage, breakdown.BySource, breakdown.LengthBaselineBytes, breakdown.LengthBaseline, breakdown.LengthMisleads,
             foldAccuracies, bestT, bestAcc,
             Enumerable.Range(0, data.Count).Where(i => routed[i] != label[i]).Select(i => (data[i], scores[i])).ToList());
     }
-
-    static List<SubsetResult> Subsets(IReadOnlyList<LabelledPrompt> data, Func<LabelledPrompt, string?> key, bool[] label, bool[] routed) =>
-        Enumerable.Range(0, data.Count).GroupBy(i => key(data[i]) ?? "(none)")
-            .Select(g => new SubsetResult(g.Key, g.Count(), g.Count(i => routed[i] == label[i]) / (double)g.Count()))
-            .OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
 }
