@@ -627,7 +627,6 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
     /// <summary>Whether this CPU reads Q4_0 weights interleaved at load (<see cref="RowInterleave"/>).</summary>
     public static bool CanInterleave => GgmlQ0Dot.Avx2Available;
 
-    public bool Interleaved => _interleaved;
     public override int RowGranularity => _interleaved ? RowInterleave.Group : 1;
 
     /// <summary>Whether llama.cpp's x86 CPU backend repacks a weight matrix of this type and row count (q4_0_8x8).</summary>
