@@ -663,12 +663,11 @@ public static unsafe class GgmlKQuantDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<short> Scale2x2(sbyte a, sbyte b)
     {
-        var s = Scale2(a, b);
-        return Vector512.Create(s, s);
+        return GgmlQ0Dot.BothHalves(Scale2(a, b));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<byte> Twice(Vector256<byte> v) => Vector512.Create(v, v);
+    static Vector512<byte> Twice(Vector256<byte> v) => GgmlQ0Dot.BothHalves(v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<int> Q6KChunks512(in Q8KPairGroup g, int i, int j, int p, Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,

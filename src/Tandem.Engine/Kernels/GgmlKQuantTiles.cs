@@ -63,7 +63,7 @@ public static unsafe partial class GgmlKQuant2Dot
             GgmlKQuantDot.UnpackScalesMins(x->Scales, utmp);
             byte* sc = (byte*)utmp;
             var minPattern = MinsTwice(utmp);
-            var min2 = Vector512.Create(minPattern, minPattern);
+            var min2 = GgmlQ0Dot.BothHalves(minPattern);
             var bs = g.Bsums(i);
             var p0 = Avx512BW.MultiplyAddAdjacent(bs[0], min2);
             var p1 = Avx512BW.MultiplyAddAdjacent(bs[1], min2);
@@ -79,8 +79,8 @@ public static unsafe partial class GgmlKQuant2Dot
             for (int j = 0; j < 4; j++)
             {
                 Q5KRuns(x->Qs, hbits, j, out var lo, out var hi);
-                var q0 = Vector512.Create(lo, lo);
-                var q1 = Vector512.Create(hi, hi);
+                var q0 = GgmlQ0Dot.BothHalves(lo);
+                var q1 = GgmlQ0Dot.BothHalves(hi);
                 var c0 = Vector512.Create((short)sc[2 * j]);
                 var c1 = Vector512.Create((short)sc[2 * j + 1]);
                 var y0 = g.Chunk(i, 2 * j);

@@ -10,7 +10,16 @@ public unsafe interface IOffsetBlock32 : GgmlQ0Dot.IBlock32
 {
     /// <summary>The block's quants before the offset is subtracted, 0..2^bits−1.</summary>
     static abstract Vector256<byte> Unsigned(byte* blk);
+    /// <summary><see cref="Unsigned"/> in both halves of a 512-bit register, as a pair step multiplies it.</summary>
+    static abstract Vector512<byte> UnsignedPair(byte* blk);
     static abstract byte Offset { get; }
+}
+
+/// <summary>A 32-element block of signed 8-bit quants (Q8_0).</summary>
+public unsafe interface ISignedBlock32 : GgmlQ0Dot.IBlock32
+{
+    /// <summary>The block's 32 quants in both halves of a 512-bit register, as a pair step multiplies them.</summary>
+    static abstract Vector512<sbyte> QuantsPair(byte* blk);
 }
 
 /// <summary>
@@ -30,11 +39,19 @@ public unsafe interface IPairRow<TSelf> where TSelf : struct, IPairRow<TSelf>
 
 public static unsafe partial class GgmlQ0Dot
 {
+    public partial struct Q8_0Block : ISignedBlock32
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<sbyte> QuantsPair(byte* blk) => Avx512F.BroadcastVector256ToVector512((ulong*)((BlockQ8_0*)blk)->Qs).AsSByte();
+    }
+
     public partial struct Q4_0Block : IOffsetBlock32
     {
         public static byte Offset => 8;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<byte> Unsigned(byte* blk) => Nibbles(((BlockQ4_0*)blk)->Qs).AsByte();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<byte> UnsignedPair(byte* blk) => PairNibbles(((BlockQ4_0*)blk)->Qs);
     }
 
     public partial struct Q5_0Block : IOffsetBlock32
@@ -46,6 +63,36 @@ public static unsafe partial class GgmlQ0Dot
             var b = (BlockQ5_0*)blk;
             return Nibbles(b->Qs).AsByte() | (BitsToBytes(b->Qh) & Vector256.Create((byte)0x10));
         }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<byte> UnsignedPair(byte* blk)
+        {
+            var b = (BlockQ5_0*)blk;
+            if (!Avx512Vbmi.IsSupported) return BothHalves(Unsigned(blk));
+            // Byte e of each half needs bit e of qh at bit 4: a multishift picks, for every byte, the eight bits of its
+            // qword starting 4 below that bit (qh is broadcast into every doubleword, so bit e sits at e in the qword).
+            var bits = Avx512Vbmi.MultiShift(HighBitControl, Vector512.Create(*(uint*)b->Qh).AsUInt64());
+            return PairNibbles(b->Qs) | (bits & Vector512.Create((byte)0x10));
+        }
+    }
+
+    // Per byte e of a 32-byte half: the start bit (e − 4) mod 64, i.e. the bytes 60, 61, 62, 63, 0, 1, …, 27.
+    static Vector512<byte> HighBitControl
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Vector512.Create(
+        0x03020100_3F3E3D3CUL, 0x0B0A0908_07060504UL, 0x13121110_0F0E0D0CUL, 0x1B1A1918_17161514UL,
+        0x03020100_3F3E3D3CUL, 0x0B0A0908_07060504UL, 0x13121110_0F0E0D0CUL, 0x1B1A1918_17161514UL).AsByte();
+    }
+
+    /// <summary>A block's 16 quant bytes as 32 nibbles (low nibbles, then high) in both halves of a 512-bit register: one broadcast, one shift per 128-bit lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<byte> PairNibbles(byte* qs)
+    {
+        var four = Avx512F.BroadcastVector128ToVector512((uint*)qs).AsUInt16();
+        const ulong Four = 0x0004_0004_0004_0004UL;
+        var shifted = Avx512BW.ShiftRightLogicalVariable(four, Vector512.Create(0, 0, Four, Four, 0, 0, Four, Four).AsUInt16());
+        return shifted.AsByte() & Vector512.Create((byte)0x0F);
     }
 
     /// <summary>
@@ -58,12 +105,12 @@ public static unsafe partial class GgmlQ0Dot
         readonly Vector512<byte> _q;
         public Vector512<float> D { get; }
 
-        OffsetRow(Vector256<byte> q, float d) { _q = Vector512.Create(q, q); D = Vector512.Create(d); }
+        OffsetRow(Vector512<byte> q, float d) { _q = q; D = Vector512.Create(d); }
 
         public static bool FourRows => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static OffsetRow<T> Load(byte* block) => new(T.Unsigned(block), HalfTable.ToF32(*(ushort*)block));
+        public static OffsetRow<T> Load(byte* block) => new(T.UnsignedPair(block), HalfTable.ToF32(*(ushort*)block));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<int> Auxiliary(Vector512<sbyte> q) =>
@@ -79,24 +126,23 @@ public static unsafe partial class GgmlQ0Dot
     /// Signed quants (Q8_0), as the AVX2 vec_dot does it: |x| into the unsigned operand and x's sign moved onto y. The
     /// negated pair quants are laid out once per token group (the auxiliary vector), so a step only selects.
     /// </summary>
-    public readonly struct SignedRow<T> : IPairRow<SignedRow<T>> where T : struct, IBlock32
+    public readonly struct SignedRow<T> : IPairRow<SignedRow<T>> where T : struct, ISignedBlock32
     {
         readonly Vector512<byte> _abs;
         readonly Vector512<sbyte> _negative;
         public Vector512<float> D { get; }
 
-        SignedRow(Vector256<sbyte> x, float d)
+        SignedRow(Vector512<sbyte> x, float d)
         {
-            var ax = Avx2.Sign(x, x).AsByte();
-            _abs = Vector512.Create(ax, ax);
-            _negative = Vector512.LessThan(Vector512.Create(x, x), Vector512<sbyte>.Zero);
+            _abs = Avx512BW.Abs(x);
+            _negative = Vector512.LessThan(x, Vector512<sbyte>.Zero);
             D = Vector512.Create(d);
         }
 
         public static bool FourRows => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static SignedRow<T> Load(byte* block) => new(T.Quants(block), HalfTable.ToF32(*(ushort*)block));
+        public static SignedRow<T> Load(byte* block) => new(T.QuantsPair(block), HalfTable.ToF32(*(ushort*)block));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<int> Auxiliary(Vector512<sbyte> q) => (Vector512<sbyte>.Zero - q).AsInt32();
