@@ -111,6 +111,14 @@ public sealed class ComplexityScorerTests
         train.UnionWith(LabelledPrompt.ReadJsonLines(Data("router-heldout.jsonl")).Select(p => p.Prompt));
         var leaked2 = LabelledPrompt.ReadJsonLines(Data("public/public-heldout2.jsonl")).Where(p => train.Contains(p.Prompt)).ToList();
         Assert.Empty(leaked2);
+        // the third held-out set shares nothing with any other file either: every training file (whatever its name) and
+        // both earlier held-out sets, which are development data since the rounds after them
+        var dataDir = Data("public");
+        foreach (var file in Directory.GetFiles(dataDir, "*.jsonl").Where(f => !f.EndsWith("public-heldout3.jsonl")))
+            train.UnionWith(LabelledPrompt.ReadJsonLines(file).Select(p => p.Prompt));
+        var heldout3 = LabelledPrompt.ReadJsonLines(Data("public/public-heldout3.jsonl"));
+        Assert.True(heldout3.Count > 1000);
+        Assert.Empty(heldout3.Where(p => train.Contains(p.Prompt)).ToList());
     }
 
     [Fact]
