@@ -20,7 +20,7 @@ public sealed class ComplexityScorerTests
     public void ShippedWeights_AreWhatTrainingTheShippedDataGives()
     {
         var retrained = ComplexityScorer.Train([.. LabelledPrompt.ReadJsonLines(Data("router-train.jsonl")), .. LabelledPrompt.ReadJsonLines(Data("public/public-train.jsonl")),
-            .. LabelledPrompt.ReadJsonLines(Data("public/public-dev-train.jsonl"))]);
+            .. LabelledPrompt.ReadJsonLines(Data("public/public-dev-train.jsonl")), .. LabelledPrompt.ReadJsonLines(Data("public/public-dev-train2.jsonl"))]);
         foreach (var p in LabelledPrompt.ReadJsonLines(Data("router-heldout.jsonl")))
             Assert.Equal(Shipped.Score(p.Prompt), retrained.Score(p.Prompt), 3);
     }
