@@ -3,8 +3,9 @@ namespace Tandem.Routing;
 /// <summary>
 /// The features the complexity scorer sees. Dense: log length (chars, words), turns, share of CJK and Latin
 /// letters, digit and operator density, and counts of task cues (math, code, multi-step reasoning, long-form
-/// writing, tool use, device commands, home things, proofs and theory, clock and weather) in English, Chinese and
-/// French, and whether the text opens with a command verb or a question word. Hashed: word unigrams and bigrams and
+/// writing, tool use, device commands, home things, proofs and theory, clock and weather, software vocabulary) in
+/// English, Chinese and French, and whether the text opens with a command verb, a question word or a making/explaining
+/// verb. Hashed: word unigrams and bigrams and
 /// character 1–3-grams, FNV-1a hashed into the scorer's buckets, L2-normalised.
 /// </summary>
 public sealed class RequestFeatures
