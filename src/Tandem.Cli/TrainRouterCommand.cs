@@ -11,7 +11,7 @@ public static class TrainRouterCommand
         new("--data", null, "FILE", "training data: JSON lines {\"prompt\": TEXT, \"label\": \"local\"|\"cloud\"} (repeatable)", Repeatable: true),
         new("--output", "-o", "FILE", "where to write the model (JSON)"),
         new("--test", null, "FILE", "held-out data to report accuracy on (same format; repeatable)", Repeatable: true),
-        new("--threshold", null, "T", "score at or above which a request goes to the cloud (default 0.6)"),
+        new("--threshold", null, "T", "score at or above which a request goes to the cloud (default 0.55)"),
         new("--epochs", null, "N", "passes over the data (default 150)"),
         new("--seed", null, "S", "shuffling seed (default 1)"),
         new("--l2", null, "L", "L2 regularisation per update (default 1e-4)"),

@@ -56,7 +56,7 @@ public sealed record ScorerTrainingOptions
     public double LearningRate { get; init; } = 0.2;
     public double L2 { get; init; } = 1e-4;
     public int Seed { get; init; } = 1;
-    public double Threshold { get; init; } = 0.6;
+    public double Threshold { get; init; } = 0.55;
     public ClassBalance Balance { get; init; } = ClassBalance.LanguageLabel;
 }
 

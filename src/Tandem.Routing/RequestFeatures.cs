@@ -3,8 +3,9 @@ namespace Tandem.Routing;
 /// <summary>
 /// The features the complexity scorer sees. Dense: log length (chars, words), turns, share of CJK and Latin
 /// letters, digit and operator density, and counts of task cues (math, code, multi-step reasoning, long-form
-/// writing, tool use, device commands, home things, proofs and theory, clock and weather) in English, Chinese and
-/// French, and whether the text opens with a command verb or a question word. Hashed: word unigrams and bigrams and
+/// writing, tool use, device commands, home things, proofs and theory, clock and weather, software vocabulary) in
+/// English, Chinese and French, and whether the text opens with a command verb, a question word or a making/explaining
+/// verb. Hashed: word unigrams and bigrams and
 /// character 1–3-grams, FNV-1a hashed into the scorer's buckets, L2-normalised.
 /// </summary>
 public sealed class RequestFeatures
@@ -13,7 +14,7 @@ public sealed class RequestFeatures
         ["log_chars", "log_words", "turns", "cjk_share", "latin_share", "digit_share", "operator_share",
          "cue_math", "cue_code", "cue_reasoning", "cue_longform", "cue_tool", "cue_device",
          "cue_home_thing", "cue_device_state", "cue_create", "cue_howto", "numbers", "math_with_numbers", "home_thing_query",
-         "cue_expert", "opens_with_command", "opens_with_question", "cue_clock_weather"];
+         "cue_expert", "opens_with_command", "opens_with_question", "cue_clock_weather", "cue_software", "opens_with_task"];
     public static int DenseCount => DenseNames.Count;
 
     public double[] Dense { get; } = new double[DenseCount];
@@ -85,6 +86,23 @@ public sealed class RequestFeatures
         ["what time", "what day", "what's the date", "what is the date", "weather", "forecast", "rain", "sunrise", "sunset",
          "几点", "星期几", "几号", "天气", "下雨", "气温", "日出", "日落",
          "quelle heure", "quel jour", "quelle date", "météo", "temps qu'il fait", "va-t-il pleuvoir", "pleut", "pression atmosphérique", "lever du soleil", "coucher du soleil"];
+    // Software vocabulary: the languages, formats and data structures a one-line code instruction names ("Create an HTML
+    // page with a submit button", "Create a Ruby method to convert a string to snake case", "编写函数反转链表"). Nothing a
+    // phone assistant is asked about; "list" and "table" are left out (shopping lists, restaurant tables).
+    static readonly string[] SoftwareCues =
+        ["html", "css", "javascript", "typescript", "php", "c++", "c#", "ruby", "golang", "rust ", "kotlin", "swift ", "react", "node.js", "jquery",
+         "json", "xml", "http", "ajax", "array", "string", "dictionary", "tuple", "linked list", "binary tree", "stack", "queue", "hash",
+         "variable", "loop", "recursi", "integer", "boolean", "object", "method", "database", "query", "program", "web page", "webpage",
+         "数组", "字符串", "列表", "字典", "链表", "二叉树", "递归", "变量", "循环", "整数", "数据库", "网页", "正则", "编写", "数据结构", "类",
+         "tableau d'entiers", "chaîne de caractères", "liste chaînée", "dictionnaire", "variable", "boucle", "récursi", "entier", "base de données",
+         "page web", "requête", "programme", "classe "];
+    // A request that opens with a making or explaining verb asks for work (code, text, an explanation), not for an action
+    // on the device: "Create a program to …", "编写一个函数…", "Écrivez une fonction…", "Explain the concept of …".
+    static readonly string[] TaskOpeners =
+        ["create ", "write ", "implement ", "develop ", "design ", "generate ", "build ", "construct ", "compose ", "modify ", "rewrite ",
+         "edit ", "convert ", "suggest ", "describe ", "explain ", "compute ", "calculate ", "find the ", "given ", "using ", "debug ", "fix ",
+         "写", "编写", "请写", "请编写", "请你写", "实现", "设计", "生成", "解释", "描述", "给定", "计算", "求", "用python", "编一",
+         "écris", "écrivez", "rédige", "crée", "créez", "implémente", "génère", "explique", "décris", "calcule", "convertis", "traduis"];
     static readonly string[] QuestionOpeners =
         ["what ", "who ", "why ", "how ", "which ", "when did", "where did", "is it ", "can you explain", "tell me about",
          "为什么", "如何", "怎样",
@@ -135,6 +153,8 @@ public sealed class RequestFeatures
         d[21] = StartsWithAny(opening, CommandOpeners) ? 1 : 0;
         d[22] = StartsWithAny(opening, QuestionOpeners) ? 1 : 0;
         d[23] = Count(lower, ClockWeatherCues);
+        d[24] = Count(lower, SoftwareCues);
+        d[25] = StartsWithAny(opening, TaskOpeners) ? 1 : 0;
 
         var counts = new Dictionary<int, int>();
         int mask = buckets - 1;

@@ -20,7 +20,7 @@ public sealed class ComplexityScorerTests
     public void ShippedWeights_AreWhatTrainingTheShippedDataGives()
     {
         var retrained = ComplexityScorer.Train([.. LabelledPrompt.ReadJsonLines(Data("router-train.jsonl")), .. LabelledPrompt.ReadJsonLines(Data("public/public-train.jsonl")),
-            .. LabelledPrompt.ReadJsonLines(Data("public/public-dev-train.jsonl"))]);
+            .. LabelledPrompt.ReadJsonLines(Data("public/public-dev-train.jsonl")), .. LabelledPrompt.ReadJsonLines(Data("public/public-dev-train2.jsonl"))]);
         foreach (var p in LabelledPrompt.ReadJsonLines(Data("router-heldout.jsonl")))
             Assert.Equal(Shipped.Score(p.Prompt), retrained.Score(p.Prompt), 3);
     }
@@ -35,7 +35,27 @@ public sealed class ComplexityScorerTests
     [InlineData("Could you please, when you get a moment, switch the phone to silent mode and also turn off the Wi-Fi because I am going into a long meeting now", false)]
     [InlineData("我马上要开一个很长的会议，麻烦你把手机调成静音，然后把蓝牙也关掉，会议结束以后再提醒我打开", false)]
     [InlineData("Turn on the flashlight please", false)]
+    [InlineData("Create a Ruby method to convert a given string to snake case.", true)]
+    [InlineData("编写函数反转一个链表", true)]
     public void LengthMisleads_ScorerDoesNot(string prompt, bool cloud) => Assert.Equal(cloud, Shipped.NeedsCloud(prompt));
+
+    // The third round's two features: software vocabulary (languages, formats, data structures) and a making or
+    // explaining verb at the start. Device commands, shopping lists and French weather requests carry neither.
+    [Theory]
+    [InlineData("Create an HTML page with a text input form and a submit button.", true, true)]
+    [InlineData("Write a python function to find the first repeated character in a given string.", true, true)]
+    [InlineData("编写一个函数square(x)，返回该数字的平方值。", true, true)]
+    [InlineData("Écrivez une fonction qui renvoie la chaîne de caractères inversée", true, true)]
+    [InlineData("Add milk to my shopping list", false, false)]
+    [InlineData("Donne-moi la vitesse du vent à Brest", false, false)]
+    [InlineData("打开客厅的灯", false, false)]
+    public void SoftwareVocabulary_AndTaskOpeners(string prompt, bool software, bool taskOpener)
+    {
+        var f = RequestFeatures.Extract(prompt, 1, 1 << 14);
+        int Index(string name) => RequestFeatures.DenseNames.ToList().IndexOf(name);
+        Assert.Equal(software, f.Dense[Index("cue_software")] > 0);
+        Assert.Equal(taskOpener, f.Dense[Index("opens_with_task")] == 1);
+    }
 
     [Fact]
     public void SaveLoad_RoundTripsScores_AndBadFilesAreRejected()
@@ -64,35 +84,35 @@ public sealed class ComplexityScorerTests
     }
 
     [Fact]
-    public void ShippedWeights_OnSecondHeldOutPublicData()
+    public void ShippedWeights_OnThirdHeldOutPublicData()
     {
-        // the second held-out set (new sources and unused partitions), frozen before the second round and scored once
-        // after all choices were made by cross-validation on the training data. The goals are 98 % overall and 90 % where
-        // length misleads; what ships is under both (97.2 %, 79.6 %; en 94.8, fr 97.7, zh 100), and these bounds sit just
-        // under it to catch regressions
-        var held = LabelledPrompt.ReadJsonLines(Data("public/public-heldout2.jsonl"));
+        // the third held-out set (MBPP, SVAMP, BELLE's Chinese eval set, unused remainders of the command partitions),
+        // frozen before the third round and scored once after all choices were made by cross-validation on the training
+        // data. What ships: 98.8 % (en 99.4, fr 93.3, zh 98.5), 96.8 % where length misleads — both goals met on this set;
+        // these bounds sit just under it to catch regressions
+        var held = LabelledPrompt.ReadJsonLines(Data("public/public-heldout3.jsonl"));
         var r = RouteEvaluation.Run(held, Shipped, new RouteEvaluationOptions { LatencyPasses = 1 });
-        Assert.True(r.Confusion.Accuracy >= 0.97, $"accuracy {r.Confusion.Accuracy:P1}");
+        Assert.True(r.Confusion.Accuracy >= 0.985, $"accuracy {r.Confusion.Accuracy:P1}");
         Assert.True(r.Confusion.Accuracy > r.LengthBaseline.Accuracy + 0.05, $"scorer {r.Confusion.Accuracy:P1} vs length {r.LengthBaseline.Accuracy:P1}");
-        Assert.True(r.LengthMisleads.Count >= 150 && r.LengthMisleads.Accuracy >= 0.79, $"length misleads: {r.LengthMisleads}");
+        Assert.True(r.LengthMisleads.Count >= 150 && r.LengthMisleads.Accuracy >= 0.96, $"length misleads: {r.LengthMisleads}");
         Assert.Equal(["en", "fr", "zh"], r.ByLanguage.Select(l => l.Name));
-        var floor = new Dictionary<string, double> { ["en"] = 0.945, ["fr"] = 0.975, ["zh"] = 0.995 };
+        var floor = new Dictionary<string, double> { ["en"] = 0.99, ["fr"] = 0.93, ["zh"] = 0.98 };
         foreach (var l in r.ByLanguage) Assert.True(l.Accuracy >= floor[l.Name], $"{l.Name}: {l.Accuracy:P1}");
-        Assert.Superset(new HashSet<string> { "mgsm-fr", "mgsm-zh", "cmath-dev", "codealpaca-en", "gt-doremiti-fr", "ha-intents-fr-rest" },
+        Assert.Superset(new HashSet<string> { "mbpp-en", "svamp-en", "belle-eval-zh-code-math", "belle-eval-zh", "ha-intents-fr-rest2-long", "slurp-test-rest2-long" },
             r.BySource.Select(s => s.Name).ToHashSet());
     }
 
     [Fact]
-    public void ShippedWeights_OnFirstHeldOutPublicData_NowDevelopmentData()
+    public void ShippedWeights_OnSecondHeldOutPublicData_NowDevelopmentData()
     {
-        // the first held-out set is development data since the second round: its OASST, Vigogne, Chinese Alpaca, Ape210K
-        // and HumanEval rows (public-dev-train.jsonl) are trained on, so this is no longer an unseen-data measurement;
-        // bounds just under what ships (98.7 %, 96.6 % where length misleads; en 99.4, fr 97.1, zh 98.9)
-        var held = LabelledPrompt.ReadJsonLines(Data("public/public-heldout.jsonl"));
+        // development data since the third round: its MGSM, CMATH, CodeAlpaca and DoReMiTI rows are trained on
+        // (public-dev-train2.jsonl); it was scored once unseen in the second round (97.2 %, 79.6 % where length
+        // misleads). Bounds just under what ships now (99.1 %, 95.8 %; en 99.0, fr 98.0, zh 100)
+        var held = LabelledPrompt.ReadJsonLines(Data("public/public-heldout2.jsonl"));
         var r = RouteEvaluation.Run(held, Shipped, new RouteEvaluationOptions { LatencyPasses = 1 });
-        Assert.True(r.Confusion.Accuracy >= 0.98, $"accuracy {r.Confusion.Accuracy:P1}");
-        Assert.True(r.LengthMisleads.Count >= 150 && r.LengthMisleads.Accuracy >= 0.96, $"length misleads: {r.LengthMisleads}");
-        var floor = new Dictionary<string, double> { ["en"] = 0.99, ["fr"] = 0.965, ["zh"] = 0.985 };
+        Assert.True(r.Confusion.Accuracy >= 0.985, $"accuracy {r.Confusion.Accuracy:P1}");
+        Assert.True(r.LengthMisleads.Count >= 150 && r.LengthMisleads.Accuracy >= 0.95, $"length misleads: {r.LengthMisleads}");
+        var floor = new Dictionary<string, double> { ["en"] = 0.985, ["fr"] = 0.975, ["zh"] = 0.995 };
         foreach (var l in r.ByLanguage) Assert.True(l.Accuracy >= floor[l.Name], $"{l.Name}: {l.Accuracy:P1}");
     }
 
@@ -111,6 +131,14 @@ public sealed class ComplexityScorerTests
         train.UnionWith(LabelledPrompt.ReadJsonLines(Data("router-heldout.jsonl")).Select(p => p.Prompt));
         var leaked2 = LabelledPrompt.ReadJsonLines(Data("public/public-heldout2.jsonl")).Where(p => train.Contains(p.Prompt)).ToList();
         Assert.Empty(leaked2);
+        // the third held-out set shares nothing with any other file either: every training file (whatever its name) and
+        // both earlier held-out sets, which are development data since the rounds after them
+        var dataDir = Data("public");
+        foreach (var file in Directory.GetFiles(dataDir, "*.jsonl").Where(f => !f.EndsWith("public-heldout3.jsonl")))
+            train.UnionWith(LabelledPrompt.ReadJsonLines(file).Select(p => p.Prompt));
+        var heldout3 = LabelledPrompt.ReadJsonLines(Data("public/public-heldout3.jsonl"));
+        Assert.True(heldout3.Count > 1000);
+        Assert.Empty(heldout3.Where(p => train.Contains(p.Prompt)).ToList());
     }
 
     [Fact]

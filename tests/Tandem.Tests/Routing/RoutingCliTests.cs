@@ -46,9 +46,9 @@ public sealed class RoutingCliTests(HybridFixture fixture) : IClassFixture<Hybri
     {
         string output = TestData.Temp("router.json");
         var r = TandemProcess.Run("train-router", "--data", Data("router-train.jsonl"), "--data", Data("public/public-train.jsonl"),
-            "--data", Data("public/public-dev-train.jsonl"), "--test", Data("router-heldout.jsonl"), "-o", output);
+            "--data", Data("public/public-dev-train.jsonl"), "--data", Data("public/public-dev-train2.jsonl"), "--test", Data("router-heldout.jsonl"), "-o", output);
         Assert.True(r.ExitCode == 0, r.ToString());
-        int publicCount = File.ReadLines(Data("public/public-train.jsonl")).Count() + File.ReadLines(Data("public/public-dev-train.jsonl")).Count();
+        int publicCount = new[] { "public-train.jsonl", "public-dev-train.jsonl", "public-dev-train2.jsonl" }.Sum(f => File.ReadLines(Data("public/" + f)).Count());
         Assert.Contains($"trained on {192 + publicCount} prompts", r.Stdout);
         Assert.Contains("test:  accuracy", r.Stdout);
         Assert.True(File.Exists(output));

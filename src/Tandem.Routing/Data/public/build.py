@@ -23,6 +23,10 @@ PINS = {
     "google-research/url-nlp": "452a21ad3dae5668c06ceeac21ff073e1e40f9be",
     "XiaoMi/cmath": "9fa13ef0b2d03f5a18c1ace7001248d3981d65ea",
     "sahil280114/codealpaca": "2f78ddc5c682ed6738ad092bbbfa59ba915afcb0",
+    # added for the third held-out set only (public-heldout3.jsonl)
+    "OckBench/OckBench": "b72752a0ba5989d3c212675ec60d3eedcd838628",  # an unchanged copy of MBPP's mbpp.jsonl
+    "arkilpatel/SVAMP": "689d7ccac74b9983a2ac7cc3b264f441b99e7c53",
+    "LianjiaTech/BELLE": "645084d36454cdeb4e7f1ce9b2f3426bac39f1f9",
 }
 
 def git(repo, *args):
@@ -187,19 +191,25 @@ for name, rows in (("public-train.jsonl", train), ("public-heldout.jsonl", heldo
 # minus the first held-out sample) . Deduplicated against every other file.
 heldout2 = []
 # local
+def longest(items, n):
+    return sorted(set(items), key=lambda t: (-len(t), t))[:n]
+rest2 = {}  # what the second held-out set leaves of each held-out partition (for public-heldout3.jsonl)
 for lang, seed in (("en", 21), ("zh", 22)):  # (xSID's en train file is not in the snapshot)
     test = xsid(lang, "test")
     rest = set(test) - set(sample(test, 150, 2))
     add(heldout2, sample(rest, 150, seed), "local", lang, f"xsid-{lang}-test-rest")
-    add(heldout2, sorted(rest, key=lambda t: (-len(t), t))[:30], "local", lang, f"xsid-{lang}-test-rest-long")  # long commands
+    add(heldout2, longest(rest, 30), "local", lang, f"xsid-{lang}-test-rest-long")  # long commands
+    rest2[f"xsid-{lang}"] = rest - set(sample(rest, 150, seed)) - set(longest(rest, 30))
 slurp_test = slurp("test")
 slurp_rest = set(slurp_test) - set(sample(slurp_test, 150, 12))
 add(heldout2, sample(slurp_rest, 150, 23), "local", "en", "slurp-test-rest")
-add(heldout2, sorted(slurp_rest, key=lambda t: (-len(t), t))[:30], "local", "en", "slurp-test-rest-long")  # long commands
+add(heldout2, longest(slurp_rest, 30), "local", "en", "slurp-test-rest-long")  # long commands
+rest2["slurp"] = slurp_rest - set(sample(slurp_rest, 150, 23)) - set(longest(slurp_rest, 30))
 for i, lang in enumerate(("en", "fr", "zh")):
     rest = ha_rest[lang]
     add(heldout2, sample(rest, 150, 24 + i), "local", lang, f"ha-intents-{lang}-rest")
-    add(heldout2, sorted(rest, key=lambda t: (-len(t), t))[:30], "local", lang, f"ha-intents-{lang}-rest-long")  # long commands
+    add(heldout2, longest(rest, 30), "local", lang, f"ha-intents-{lang}-rest-long")  # long commands
+    rest2[f"ha-{lang}"] = set(rest) - set(sample(rest, 150, 24 + i)) - set(longest(rest, 30))
 # cloud
 # MGSM (CC BY 4.0): the first 250 GSM8K test problems, translated by human annotators; question column only.
 for lang in ("en", "fr", "zh"):
@@ -230,3 +240,64 @@ DEV_TRAIN_SOURCES = {"humaneval", "ape210k-test", "alpaca-zh", "oasst1-fr", "vig
 with open(f"{OUT}/public-heldout.jsonl", encoding="utf-8") as src, open(f"{OUT}/public-dev-train.jsonl", "w", encoding="utf-8") as f:
     for l in src:
         if json.loads(l)["source"] in DEV_TRAIN_SOURCES: f.write(l)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Third held-out set (public-heldout3.jsonl), frozen before the third round of scorer changes. New sources only for
+# the requests that need a large model: MBPP (short one-line English code instructions), SVAMP (short English math
+# word problems) and BELLE's Chinese evaluation set (code, math and open requests); for device commands, what the
+# second held-out set left of the held-out partitions (xSID test, SLURP test, Home Assistant's held-out intent files).
+# No French request that needs a large model could be found in a source not used already (see README.md).
+# Deduplicated against every other file here.
+heldout3 = []
+# local: the remainders, plus their longest commands (long, wordy requests the device handles)
+for lang in ("en", "zh"):
+    rest = rest2[f"xsid-{lang}"]
+    add(heldout3, sample(rest, 150, 41), "local", lang, f"xsid-{lang}-test-rest2")
+rest = rest2["slurp"]
+add(heldout3, longest(rest, 60), "local", "en", "slurp-test-rest2-long")
+add(heldout3, sample(rest - set(longest(rest, 60)), 200, 42), "local", "en", "slurp-test-rest2")
+for i, lang in enumerate(("en", "fr", "zh")):
+    rest = rest2[f"ha-{lang}"]
+    add(heldout3, longest(rest, 30), "local", lang, f"ha-intents-{lang}-rest2-long")
+    add(heldout3, sample(rest - set(longest(rest, 30)), 150, 43 + i), "local", lang, f"ha-intents-{lang}-rest2")
+# cloud
+# MBPP (CC BY 4.0; Austin et al. 2021): crowd-written one-sentence Python tasks ("Write a function to ..."), text only.
+mbpp = [clean(json.loads(l)["text"]) for l in show("OckBench/OckBench", "data/mbpp.jsonl").splitlines() if l.strip()]
+add(heldout3, sample(mbpp, 300, 44), "cloud", "en", "mbpp-en")
+# SVAMP (MIT): English one-step and two-step arithmetic word problems (Body + Question).
+sv = [clean(d["Body"] + " " + d["Question"]) for d in json.loads(show("arkilpatel/SVAMP", "SVAMP.json"))]
+add(heldout3, sample(sv, 200, 45), "cloud", "en", "svamp-en")
+# BELLE's Chinese evaluation set (eval/eval_set.json; repository data licence ODC-By): 1000 instructions in 10
+# classes; all code and math ones, and 250 of the others (open QA, brainstorming, rewriting, generation, ...).
+belle = [json.loads(l) for l in show("LianjiaTech/BELLE", "eval/eval_set.json").splitlines() if l.strip()]
+add(heldout3, sorted({clean(d["question"]) for d in belle if d["class"] in ("code", "math")}), "cloud", "zh", "belle-eval-zh-code-math")
+add(heldout3, sample([clean(d["question"]) for d in belle if d["class"] not in ("code", "math")], 250, 46), "cloud", "zh", "belle-eval-zh")
+
+every_other |= {json.loads(l)["prompt"] for l in open(f"{OUT}/public-heldout2.jsonl", encoding="utf-8") if l.strip()}
+with open(f"{OUT}/public-heldout3.jsonl", "w", encoding="utf-8") as f:
+    for r in heldout3:
+        if not r["prompt"] or r["prompt"] in every_other: continue
+        every_other.add(r["prompt"])
+        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+# Third round: the second held-out set became development data. Its rows from sources whose partitions the third
+# held-out set does not sample (MGSM, CMATH, CodeAlpaca 2k, GT DoReMiTI) may be trained on, and so may the first
+# held-out set's GSM8K test rows (kept out in the second round only because MGSM translates GSM8K test problems);
+# xSID test, SLURP test and Home Assistant rows of either file stay out of training (the third set samples those
+# partitions). New training source: CodeAlpaca's other instruction file, new_codealpaca.json (4535 English code
+# instructions in many languages, none in code_alpaca_2k.json), sampled like the others plus its 80 shortest, to teach
+# short one-line code instructions.
+DEV2_TRAIN_SOURCES = {"mgsm-en", "mgsm-fr", "mgsm-zh", "cmath-dev", "codealpaca-en", "gt-doremiti-fr"}
+dev2 = [json.loads(l) for l in open(f"{OUT}/public-heldout2.jsonl", encoding="utf-8") if json.loads(l)["source"] in DEV2_TRAIN_SOURCES]
+dev2 += [json.loads(l) for l in open(f"{OUT}/public-heldout.jsonl", encoding="utf-8") if json.loads(l)["source"] == "gsm8k-test"]
+nca = [clean(d["instruction"] + " " + d.get("input", "")) for d in json.loads(show("sahil280114/codealpaca", "data/new_codealpaca.json"))]
+nca = [t for t in nca if 0 < len(t) <= 600]
+add(dev2, sample(nca, TRAIN_N, 47), "cloud", "en", "new-codealpaca-en")
+add(dev2, sorted(set(nca), key=lambda t: (len(t), t))[:80], "cloud", "en", "new-codealpaca-en-short")
+heldout3_prompts = {json.loads(l)["prompt"] for l in open(f"{OUT}/public-heldout3.jsonl", encoding="utf-8")}
+with open(f"{OUT}/public-dev-train2.jsonl", "w", encoding="utf-8") as f:
+    written = set()
+    for r in dev2:
+        if not r["prompt"] or r["prompt"] in heldout3_prompts or r["prompt"] in written: continue
+        written.add(r["prompt"])
+        f.write(json.dumps(r, ensure_ascii=False) + "\n")
