@@ -696,7 +696,7 @@ public static unsafe class GgmlKQuantDot
             byte* qh = x->Qh;
             sbyte* sc = x->Scales;
             var scales16 = Avx2.ConvertToVector256Int16(sc);
-            var scales32 = Vector512.Create(scales16, scales16);
+            var scales32 = GgmlQ0Dot.BothHalves(scales16);
             var bs = g.Bsums(i);
             var s0 = -Avx512BW.ShiftLeftLogical(Avx512BW.MultiplyAddAdjacent(bs[0], scales32), 5);
             var s1 = -Avx512BW.ShiftLeftLogical(Avx512BW.MultiplyAddAdjacent(bs[1], scales32), 5);

@@ -211,7 +211,7 @@ public static unsafe partial class GgmlQ0Dot
         static abstract Vector256<sbyte> Quants(byte* blk);
     }
 
-    public partial struct Q8_0Block : IBlock32
+    public struct Q8_0Block : IBlock32
     {
         public static int Size => 34;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -553,7 +553,7 @@ public static unsafe partial class GgmlQ0Dot
     /// <summary>The multi-token AVX-512 tile for a weight type with Q8_0 activations, or null.</summary>
     public static TileFn? TileAvx512For(GgmlType type) => !Avx512BW.IsSupported ? null : type switch
     {
-        GgmlType.Q8_0 => TileAvx512<Q8_0Block, SignedRow<Q8_0Block>>,
+        GgmlType.Q8_0 => TileAvx512<Q8_0Block, WideRow<Q8_0Block>>,
         GgmlType.Q4_0 => TileAvx512<Q4_0Block, OffsetRow<Q4_0Block>>,
         GgmlType.Q5_0 => TileAvx512<Q5_0Block, OffsetRow<Q5_0Block>>,
         GgmlType.Q4_1 => TileWithMinAvx512<Q4_1Block>,

@@ -122,8 +122,8 @@ public static unsafe partial class GgmlQ0Dot
                 Prefetch(ahead + ib * T.Size, op.RowBytes, rows: 2);
                 var x0 = T.Quants(w0).AsByte();
                 var x1 = T.Quants(w1).AsByte();
-                var q0 = Vector512.Create(x0, x0);
-                var q1 = Vector512.Create(x1, x1);
+                var q0 = BothHalves(x0);
+                var q1 = BothHalves(x1);
                 var d0 = Vector512.Create(HalfTable.ToF32(*(ushort*)w0));
                 var d1 = Vector512.Create(HalfTable.ToF32(*(ushort*)w1));
                 var q = quants + ib * 8;
@@ -170,8 +170,8 @@ public static unsafe partial class GgmlQ0Dot
                 Prefetch(ahead + ib * T.Size, op.RowBytes, rows: 2);
                 var x0 = T.Quants(w0).AsByte();
                 var x1 = T.Quants(w1).AsByte();
-                var q0 = Vector512.Create(x0, x0);
-                var q1 = Vector512.Create(x1, x1);
+                var q0 = BothHalves(x0);
+                var q1 = BothHalves(x1);
                 var d0 = Vector512.Create(HalfTable.ToF32(*(ushort*)w0));
                 var d1 = Vector512.Create(HalfTable.ToF32(*(ushort*)w1));
                 var q = quants + ib * 4;

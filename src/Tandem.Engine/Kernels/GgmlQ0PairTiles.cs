@@ -15,13 +15,6 @@ public unsafe interface IOffsetBlock32 : GgmlQ0Dot.IBlock32
     static abstract byte Offset { get; }
 }
 
-/// <summary>A 32-element block of signed 8-bit quants (Q8_0).</summary>
-public unsafe interface ISignedBlock32 : GgmlQ0Dot.IBlock32
-{
-    /// <summary>The block's 32 quants in both halves of a 512-bit register, as a pair step multiplies them.</summary>
-    static abstract Vector512<sbyte> QuantsPair(byte* blk);
-}
-
 /// <summary>
 /// One weight row's block, ready for the 512-bit pair steps, and how a token pair's activation block is laid out for
 /// it. A step yields, for two tokens side by side, the vec_dot's eight integer lanes (Σ x·y over four elements).
@@ -29,8 +22,8 @@ public unsafe interface ISignedBlock32 : GgmlQ0Dot.IBlock32
 public unsafe interface IPairRow<TSelf> where TSelf : struct, IPairRow<TSelf>
 {
     static abstract TSelf Load(byte* block);
-    /// <summary>Fills the 64 bytes after a pair's quants and scales with what <see cref="Lanes"/> needs of the pair.</summary>
-    static abstract Vector512<int> Auxiliary(Vector512<sbyte> pairQuants);
+    /// <summary>Lays out what <see cref="Lanes"/> reads of a token pair's quants: 64 bytes at <paramref name="pair"/> and 64 at pair + 128 (the scales sit between).</summary>
+    static abstract void LayOut(Vector512<sbyte> pairQuants, byte* pair);
     /// <summary>Whether eight-token groups can run four rows per step without spilling (a row form's registers × 4 + 16 accumulators).</summary>
     static abstract bool FourRows { get; }
     Vector512<float> D { get; }
@@ -39,12 +32,6 @@ public unsafe interface IPairRow<TSelf> where TSelf : struct, IPairRow<TSelf>
 
 public static unsafe partial class GgmlQ0Dot
 {
-    public partial struct Q8_0Block : ISignedBlock32
-    {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<sbyte> QuantsPair(byte* blk) => Avx512F.BroadcastVector256ToVector512((ulong*)((BlockQ8_0*)blk)->Qs).AsSByte();
-    }
-
     public partial struct Q4_0Block : IOffsetBlock32
     {
         public static byte Offset => 8;
@@ -98,7 +85,7 @@ public static unsafe partial class GgmlQ0Dot
     /// <summary>
     /// Offset types with the offset taken out of the weights: a lane Σ (q − o)·y is exactly Σ q·y − o·Σ y, so the
     /// unsigned q go straight into the unsigned operand of the byte multiply (no sign transfer per row and token) and
-    /// o·Σ y is computed once per token group (the pair's auxiliary vector), not once per row.
+    /// o·Σ y is computed once per token group (laid out after the pair's scales), not once per row.
     /// </summary>
     public readonly struct OffsetRow<T> : IPairRow<OffsetRow<T>> where T : struct, IOffsetBlock32
     {
@@ -112,9 +99,12 @@ public static unsafe partial class GgmlQ0Dot
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static OffsetRow<T> Load(byte* block) => new(T.UnsignedPair(block), HalfTable.ToF32(*(ushort*)block));
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<int> Auxiliary(Vector512<sbyte> q) =>
-            Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Create(T.Offset), q), Vector512.Create((short)1));
+        public static void LayOut(Vector512<sbyte> q, byte* pair)
+        {
+            *(Vector512<sbyte>*)pair = q;
+            *(Vector512<int>*)(pair + 128) =
+                Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Create(T.Offset), q), Vector512.Create((short)1));
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector512<int> Lanes(byte* pair) =>
@@ -123,40 +113,51 @@ public static unsafe partial class GgmlQ0Dot
     }
 
     /// <summary>
-    /// Signed quants (Q8_0), as the AVX2 vec_dot does it: |x| into the unsigned operand and x's sign moved onto y. The
-    /// negated pair quants are laid out once per token group (the auxiliary vector), so a step only selects.
+    /// Signed quants (Q8_0) widened to 16 bits, which needs no sign transfer: the 16-bit multiply-add of elements 4k and
+    /// 4k+1 plus that of elements 4k+2 and 4k+3 is the vec_dot's lane k. The weights' first and second pairs of each four
+    /// sit in two registers (both halves alike), a token pair's activations likewise, so a step is two multiply-adds
+    /// and an add where the sign transfer takes a select and two multiply-adds.
     /// </summary>
-    public readonly struct SignedRow<T> : IPairRow<SignedRow<T>> where T : struct, ISignedBlock32
+    public readonly struct WideRow<T> : IPairRow<WideRow<T>> where T : struct, IBlock32
     {
-        readonly Vector512<byte> _abs;
-        readonly Vector512<sbyte> _negative;
+        readonly Vector512<short> _first, _second;
         public Vector512<float> D { get; }
 
-        SignedRow(Vector512<sbyte> x, float d)
+        WideRow(Vector512<short> x, float d)
         {
-            _abs = Avx512BW.Abs(x);
-            _negative = Vector512.LessThan(x, Vector512<sbyte>.Zero);
+            _first = Avx512BW.PermuteVar32x16(x, FirstPairs(0));
+            _second = Avx512BW.PermuteVar32x16(x, SecondPairs(0));
             D = Vector512.Create(d);
         }
 
         public static bool FourRows => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static SignedRow<T> Load(byte* block) => new(T.QuantsPair(block), HalfTable.ToF32(*(ushort*)block));
+        public static WideRow<T> Load(byte* block) => new(Avx512BW.ConvertToVector512Int16(T.Quants(block)), HalfTable.ToF32(*(ushort*)block));
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<int> Auxiliary(Vector512<sbyte> q) => (Vector512<sbyte>.Zero - q).AsInt32();
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector512<int> Lanes(byte* pair)
+        public static void LayOut(Vector512<sbyte> q, byte* pair)
         {
-            var signed = Vector512.ConditionalSelect(_negative, *(Vector512<sbyte>*)(pair + 128), *(Vector512<sbyte>*)pair);
-            return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(_abs, signed), Vector512.Create((short)1));
+            var first = Avx512BW.ConvertToVector512Int16(q.GetLower());
+            var second = Avx512BW.ConvertToVector512Int16(q.GetUpper());
+            *(Vector512<short>*)pair = Avx512BW.PermuteVar32x16x2(first, FirstPairs(32), second);
+            *(Vector512<short>*)(pair + 128) = Avx512BW.PermuteVar32x16x2(first, SecondPairs(32), second);
         }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<int> Lanes(byte* pair) =>
+            Avx512BW.MultiplyAddAdjacent(_first, *(Vector512<short>*)pair) + Avx512BW.MultiplyAddAdjacent(_second, *(Vector512<short>*)(pair + 128));
+
+        // Element indices 4k, 4k+1 (k = 0..7) for the lower half, and the same plus upperHalf for the upper half.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<short> FirstPairs(short upperHalf) =>
+            Vector512.Create(Vector256.Create((short)0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29), Vector256.Create((short)0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) + Vector256.Create(upperHalf));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<short> SecondPairs(short upperHalf) => FirstPairs(upperHalf) + Vector512.Create((short)2);
     }
 
-    // Per block of a token group, per pair of tokens: their quants (64 bytes), their scales broadcast over each half
-    // (64 bytes), and the row form's auxiliary vector (64 bytes).
+    // Per block of a token group, per pair of tokens: the row form's first operand (64 bytes: the quants, or their
+    // first pairs widened), their scales broadcast over each half (64 bytes), and its second operand (64 bytes).
     const long PairBytes = 192;
 
     /// <summary>
@@ -198,11 +199,9 @@ public static unsafe partial class GgmlQ0Dot
             for (int p = 0; p < pairs; p++, layout += PairBytes)
             {
                 byte* first = y + 2 * p * ys, second = first + ys;
-                var q = Vector512.Create(Vector256.Load((sbyte*)first + 2), Vector256.Load((sbyte*)second + 2));
-                *(Vector512<sbyte>*)layout = q;
+                TRow.LayOut(Vector512.Create(Vector256.Load((sbyte*)first + 2), Vector256.Load((sbyte*)second + 2)), layout);
                 *(Vector512<float>*)(layout + 64) = Vector512.Create(
                     Vector256.Create(HalfTable.ToF32(*(ushort*)first)), Vector256.Create(HalfTable.ToF32(*(ushort*)second)));
-                *(Vector512<int>*)(layout + 128) = TRow.Auxiliary(q);
             }
         }
     }
