@@ -10,6 +10,11 @@ namespace Tandem.Engine.Kernels;
 /// </summary>
 public abstract unsafe class MatVecKernel
 {
+    // The F16 table is built before any kernel runs: a kernel loop compiled straight to optimized code
+    // (AggressiveOptimization) while the table's class was still uninitialized keeps a class-init helper call in the
+    // loop, and that call spills every vector register around it (a two-row GEMV ran at half speed).
+    protected MatVecKernel() => _ = Tandem.Gguf.Quants.HalfTable.ToF32((ushort)0);
+
     /// <summary>Type of the weight rows this kernel reads.</summary>
     public abstract GgmlType WeightType { get; }
 
