@@ -126,8 +126,7 @@ public static unsafe partial class GgmlQ0Dot
 
         /// <summary>Two rows' blocks, <paramref name="first"/> in the lower half and <paramref name="second"/> in the upper, for one token in both.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static OffsetRow<T> LoadTwo(byte* first, byte* second) => new(T.UnsignedTwo(first, second),
-            Avx512F.InsertVector256(Vector256.Create(HalfTable.ToF32(*(ushort*)first)).ToVector512Unsafe(), Vector256.Create(HalfTable.ToF32(*(ushort*)second)), 1));
+        public static OffsetRow<T> LoadTwo(byte* first, byte* second) => new(T.UnsignedTwo(first, second), TwoScales(first, second));
 
         public static void SingleToken(in MatMulOperands op, int token, int rowStart, int rowEnd) => OffsetGemv<T>(op, token, rowStart, rowEnd);
 
@@ -165,8 +164,7 @@ public static unsafe partial class GgmlQ0Dot
         public static bool FourRows => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void SingleToken(in MatMulOperands op, int token, int rowStart, int rowEnd) =>
-            TileAvx2<T>(op with { Activations = op.Activations + token * op.ActivationRowBytes, Tokens = 1, Output = op.Output + (long)token * op.OutputStride }, rowStart, rowEnd);
+        public static void SingleToken(in MatMulOperands op, int token, int rowStart, int rowEnd) => SignedGemv<T>(op, token, rowStart, rowEnd);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static WideRow<T> Load(byte* block) => new(Avx512BW.ConvertToVector512Int16(T.Quants(block)), HalfTable.ToF32(*(ushort*)block));
@@ -228,6 +226,53 @@ public static unsafe partial class GgmlQ0Dot
             TileAvx2<T>(op with { Activations = op.Activations + t * ys, Tokens = fours, Output = op.Output + (long)t * os }, rowStart, rowEnd);
         for (t += fours; t < tokens; t++) TRow.SingleToken(op, t, rowStart, rowEnd);
     }
+
+    /// <summary>
+    /// One token against rows [rowStart, rowEnd) of a signed type (Q8_0), two rows per 512-bit register as in
+    /// <see cref="OffsetGemv{T}"/>, with the AVX2 vec_dot's sign transfer (|x| and y with x's sign, from y and −y laid
+    /// out once per block of the token): each half is that vec_dot's chain for its row, so bit-identical.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void SignedGemv<T>(in MatMulOperands op, int token, int rowStart, int rowEnd) where T : struct, IBlock32
+    {
+        int nb = op.N / 32;
+        byte* y = op.Activations + token * op.ActivationRowBytes;
+        float* o = op.Output + (long)token * op.OutputStride;
+        byte* layout = KernelScratch.Get(nb * PairBytes);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* block = y + ib * 34L, pair = layout + ib * PairBytes;
+            var q = Avx512F.BroadcastVector256ToVector512((ulong*)(block + 2)).AsSByte();
+            *(Vector512<sbyte>*)pair = q;
+            *(Vector512<float>*)(pair + 64) = Vector512.Create(HalfTable.ToF32(*(ushort*)block));
+            *(Vector512<sbyte>*)(pair + 128) = Vector512<sbyte>.Zero - q;
+        }
+        int pairedRowEnd = rowStart + (rowEnd - rowStart) / 2 * 2;
+        for (int r = rowStart; r < pairedRowEnd; r += 2)
+        {
+            byte* first = op.Weights + r * op.RowBytes, second = first + op.RowBytes, ahead = first + GemvPrefetchRowPairs * 2 * op.RowBytes;
+            Vector512<float> acc = default;
+            byte* p = layout;
+            for (int ib = 0; ib < nb; ib++, p += PairBytes)
+            {
+                long wo = ib * T.Size;
+                Prefetch(ahead + wo, op.RowBytes, rows: 2);
+                var x = Avx512F.InsertVector256(T.Quants(first + wo).ToVector512Unsafe(), T.Quants(second + wo), 1);
+                var signed = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<sbyte>.Zero), *(Vector512<sbyte>*)(p + 128), *(Vector512<sbyte>*)p);
+                var lanes = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(x), signed), Vector512.Create((short)1));
+                acc = Avx512F.FusedMultiplyAdd(TwoScales(first + wo, second + wo) * *(Vector512<float>*)(p + 64), Avx512F.ConvertToVector512Single(lanes), acc);
+            }
+            o[r] = Hsum8(acc.GetLower()) + (op.Bias is null ? 0f : op.Bias[r]);
+            o[r + 1] = Hsum8(acc.GetUpper()) + (op.Bias is null ? 0f : op.Bias[r + 1]);
+        }
+        if (pairedRowEnd < rowEnd)
+            o[pairedRowEnd] = LanesAvx2<T>(op.Weights + pairedRowEnd * op.RowBytes, y, op.N) + (op.Bias is null ? 0f : op.Bias[pairedRowEnd]);
+    }
+
+    /// <summary>Two rows' block scales, <paramref name="first"/>'s over the lower half and <paramref name="second"/>'s over the upper.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> TwoScales(byte* first, byte* second) =>
+        Avx512F.InsertVector256(Vector256.Create(HalfTable.ToF32(*(ushort*)first)).ToVector512Unsafe(), Vector256.Create(HalfTable.ToF32(*(ushort*)second)), 1);
 
     // A row pair's blocks pass quickly in a GEMV (each serves one token), so it fetches further ahead than the tiles:
     // from DRAM, 2 row pairs ahead gave 19 GMAC/s per thread, 4 gave 23–24, 8 no more.
