@@ -75,13 +75,15 @@ public sealed unsafe class InferenceSession : IDisposable
         _pool = new WorkerPool(options.Threads == 0 ? Environment.ProcessorCount : options.Threads);
         int b = BatchSize, d = _c.EmbeddingLength, ff = _c.FeedForwardLength;
         _ffnBatch = Math.Min(b, Math.Max(2 * FeedForwardGrain, options.FeedForwardBatch / FeedForwardGrain * FeedForwardGrain));
+        int attended = _c.HeadCount * _c.ValueHeadDim;
         _x = new float[b * d];
-        _xb = new float[b * d];
-        _xb2 = new float[b * Math.Max(d, _c.HeadCount * _c.ValueHeadDim)];
-        _q = new float[b * _c.QueryLength];
+        // Buffers whose uses never overlap share memory: the attention output (_att) is written after the normalized
+        // input (_xb) was last read (by Q/K/V), the attention projection's output (_xb2) after the queries (_q) were
+        // last read (by attention); _xb2 is consumed (residual) before the next layer's queries are written.
+        _xb = _att = new float[b * Math.Max(d, attended)];
+        _q = _xb2 = new float[b * Math.Max(Math.Max(d, attended), _c.QueryLength)];
         _k = new float[b * _c.KeyValueLength];
         _v = new float[b * _c.ValueLength];
-        _att = new float[b * _c.HeadCount * _c.ValueHeadDim];
         _gate = new float[_ffnBatch * ff];
         _up = new float[_ffnBatch * ff];
         _logits = new float[(long)b * _c.VocabSize];
