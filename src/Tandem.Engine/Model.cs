@@ -17,7 +17,7 @@ public sealed record SessionOptions(int ContextLength = 2048, int Threads = 0)
     /// than for <see cref="BatchSize"/>. Results do not depend on it (see <see cref="InferenceSession"/>); each slice
     /// reads the feed-forward weights once, so much smaller values cost prefill speed.
     /// </summary>
-    public int FeedForwardBatch { get; init; } = 128;
+    public int FeedForwardBatch { get; init; } = 64;
     public int Sequences { get; init; } = 1;
 }
 

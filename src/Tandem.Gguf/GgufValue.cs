@@ -77,6 +77,18 @@ public sealed record GgufArray
         return strings;
     }
 
+    /// <summary>
+    /// For a string array read from a file: all elements' bytes in one block, and where each starts (Count + 1 offsets,
+    /// the last one the block's length) — the array's own storage, shared rather than copied, for a reader that keeps
+    /// the texts (a tokenizer's vocabulary). False for arrays built in memory.
+    /// </summary>
+    public bool TryGetUtf8Block(out ReadOnlyMemory<byte> bytes, out ReadOnlyMemory<int> offsets)
+    {
+        bytes = _utf8?.Bytes;
+        offsets = _utf8?.Offsets;
+        return _utf8 is not null;
+    }
+
     /// <summary>The on-disk bytes of string element <paramref name="index"/>.</summary>
     public byte[] GetStringBytes(int index) => GetUtf8(index).ToArray();
 

@@ -14,9 +14,8 @@ internal static class GgufVocabLoader
         if (tokenTexts.ElementType != GgufValueType.String)
             throw new NotSupportedException($"GGUF tokenizer.ggml.tokens is an array of {tokenTexts.ElementType}; expected strings.");
         int n = tokenTexts.Count;
-        // the texts are read as UTF-8 straight into the compact table: no string per token is made
-        var tokens = new TokenTable(n);
-        for (int i = 0; i < n; i++) VocabInit.AddToken(tokens, tokenTexts.GetUtf8(i));
+        // the texts stay UTF-8 (the file's block, shared): no string per token is made
+        var tokens = TokenTable.FromGguf(tokenTexts);
 
         var attrs = new TokenAttr[n];
         var types = f.GetArray("tokenizer.ggml.token_type");

@@ -19,6 +19,8 @@ internal sealed class TokenTable
     int _count;
     int[] _slots; // id + 1 per slot, 0 = empty; a power of two, at most two-thirds full
     int _used;
+    bool _shared; // _bytes and _start belong to a GGUF array: copied before anything is added
+
 
     public TokenTable(int capacity = 16)
     {
@@ -26,6 +28,49 @@ internal sealed class TokenTable
         _bytes = new byte[capacity * 8];
         _start = new int[capacity + 1];
         _slots = new int[SlotCount(capacity)];
+    }
+
+    /// <summary>
+    /// A table over a GGUF string array's own UTF-8 block (shared, not copied) when every text is non-empty, valid
+    /// UTF-8 (the usual case); else one filled text by text through <see cref="VocabInit.AddToken"/>.
+    /// </summary>
+    public static TokenTable FromGguf(Gguf.GgufArray texts)
+    {
+        if (texts.TryGetUtf8Block(out var bytesMemory, out var offsetsMemory)
+            && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(bytesMemory, out var bytes) && bytes.Offset == 0 && bytes.Count == bytes.Array!.Length
+            && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(offsetsMemory, out var offsets) && offsets.Offset == 0 && offsets.Count == offsets.Array!.Length
+            && offsets.Count == texts.Count + 1)
+        {
+            var shared = new TokenTable(bytes.Array, offsets.Array);
+            if (shared.IndexAll()) return shared;
+        }
+        var table = new TokenTable(texts.Count);
+        for (int i = 0; i < texts.Count; i++) VocabInit.AddToken(table, texts.GetUtf8(i));
+        return table;
+    }
+
+    TokenTable(byte[] bytes, int[] start)
+    {
+        _bytes = bytes;
+        _start = start;
+        _count = start.Length - 1;
+        _length = start[_count];
+        _slots = new int[SlotCount(_count)];
+        _shared = true;
+    }
+
+    /// <summary>Hashes every text of a shared block; false (and nothing usable) when a text is empty or not valid UTF-8.</summary>
+    bool IndexAll()
+    {
+        for (int id = 0; id < _count; id++)
+        {
+            var text = Utf8(id);
+            if (text.IsEmpty || !System.Text.Unicode.Utf8.IsValid(text)) return false;
+            int slot = SlotOf(text, out bool found);
+            if (!found) _used++;
+            _slots[slot] = id + 1; // a repeated text finds its last id
+        }
+        return true;
     }
 
     static int SlotCount(int entries) => (int)Math.Max(16, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(entries + entries / 2 + 1)));
@@ -44,6 +89,7 @@ internal sealed class TokenTable
     {
         if (!System.Text.Unicode.Utf8.IsValid(utf8)) utf8 = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(utf8));
         int id = _count;
+        if (_shared) { _bytes = (byte[])_bytes.Clone(); _start = (int[])_start.Clone(); _shared = false; }
         if (id + 1 >= _start.Length) Array.Resize(ref _start, _start.Length * 2);
         if (_length + utf8.Length > _bytes.Length) Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, _length + utf8.Length));
         utf8.CopyTo(_bytes.AsSpan(_length));
@@ -118,6 +164,7 @@ internal sealed class TokenTable
     /// <summary>Drops the spare capacity left by growing (once all texts are added).</summary>
     public void Trim()
     {
+        if (_shared) return;
         if (_bytes.Length != _length) Array.Resize(ref _bytes, _length);
         if (_start.Length != _count + 1) Array.Resize(ref _start, _count + 1);
         int slots = SlotCount(_used);
