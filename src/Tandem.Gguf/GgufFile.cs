@@ -14,7 +14,9 @@ namespace Tandem.Gguf;
 //   tensor_count × { string name | u32 n_dims | n_dims × u64 ne | u32 ggml_type | u64 offset }
 //   zero padding up to general.alignment (default 32)
 //   tensor data: each tensor at data_start + offset, offsets multiples of the alignment, tensors not overlapping
-// The whole file is memory-mapped once; tensor data is handed out as views over the mapping, never copied.
+// The whole file is memory-mapped once; tensor data is handed out as views over the mapping, never copied. String
+// arrays are copied out as one UTF-8 block each (decoded to strings only on demand), and the header's pages are then
+// released from the process's memory: nothing reads them through the mapping again.
 
 /// <summary>An opened GGUF file: metadata, tensor infos, and zero-copy tensor data over a memory mapping.</summary>
 public sealed unsafe class GgufFile : IDisposable
