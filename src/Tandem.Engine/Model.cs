@@ -58,9 +58,6 @@ public sealed class Model : IDisposable
             var weights = architecture.LoadWeights(gguf, config);
             var tokenizer = Tokenizer.FromGguf(gguf);
             var chat = ChatFormatter.FromGguf(gguf);
-            // Loading leaves garbage behind (the metadata's parse, the tokenizer's construction) in memory the GC keeps
-            // committed; one compacting collection hands it back to the system before the session's buffers come.
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             return new Model(gguf, config, weights, tokenizer, chat, clock.Elapsed);
         }
         catch
