@@ -26,8 +26,10 @@ public sealed unsafe class InferenceSession : IDisposable
     readonly PrepareJob _prepare;
     readonly AttentionJob _attention;
 
-    // Activations for up to BatchSize tokens, row-major [token][feature].
+    // Activations for up to BatchSize tokens, row-major [token][feature]; _gate and _up (ffn-wide) hold one
+    // feed-forward slice of up to _ffnBatch tokens.
     readonly float[] _x, _xb, _xb2, _q, _k, _v, _att, _gate, _up, _logits;
+    readonly int _ffnBatch;
     readonly byte[] _prepared;
     Gguf.GgmlType _preparedType;
     readonly float[] _ropeCos, _ropeSin;
@@ -36,7 +38,9 @@ public sealed unsafe class InferenceSession : IDisposable
     int _logitCount;
 
     /// <summary>Receives intermediate tensors by llama.cpp's graph names ("attn_norm-0", "Qcur-0", "kqv_out-0", …) for
-    /// comparison with its eval callback; [tokens × features] row-major. Null in normal use (one branch per step).</summary>
+    /// comparison with its eval callback; [tokens × features] row-major. The feed-forward block's own tensors (ffn_norm,
+    /// ffn_gate, ffn_up, ffn_swiglu) come in consecutive slices of tokens (<see cref="FeedForwardBatch"/>), one call per
+    /// slice. Null in normal use (one branch per step).</summary>
     public delegate void TraceHandler(string name, ReadOnlySpan<float> values);
 
     public TraceHandler? Trace { get; set; }
@@ -46,6 +50,8 @@ public sealed unsafe class InferenceSession : IDisposable
     /// <summary>Positions each sequence's KV cache holds.</summary>
     public int ContextLength { get; }
     public int BatchSize { get; }
+    /// <summary>The most tokens the feed-forward block runs over at once (<see cref="SessionOptions.FeedForwardBatch"/>).</summary>
+    public int FeedForwardBatch => _ffnBatch;
     public int Sequences => _caches.Length;
     public int VocabSize => _c.VocabSize;
     public int Threads => _pool.Threads;
@@ -68,18 +74,22 @@ public sealed unsafe class InferenceSession : IDisposable
         _positions = new int[options.Sequences];
         _pool = new WorkerPool(options.Threads == 0 ? Environment.ProcessorCount : options.Threads);
         int b = BatchSize, d = _c.EmbeddingLength, ff = _c.FeedForwardLength;
+        _ffnBatch = Math.Min(b, Math.Max(2 * FeedForwardGrain, options.FeedForwardBatch / FeedForwardGrain * FeedForwardGrain));
+        int attended = _c.HeadCount * _c.ValueHeadDim;
         _x = new float[b * d];
-        _xb = new float[b * d];
-        _xb2 = new float[b * Math.Max(d, _c.HeadCount * _c.ValueHeadDim)];
-        _q = new float[b * _c.QueryLength];
+        // Buffers whose uses never overlap share memory: the attention output (_att) is written after the normalized
+        // input (_xb) was last read (by Q/K/V), the attention projection's output (_xb2) after the queries (_q) were
+        // last read (by attention); _xb2 is consumed (residual) before the next layer's queries are written.
+        _xb = _att = new float[b * Math.Max(d, attended)];
+        _q = _xb2 = new float[b * Math.Max(Math.Max(d, attended), _c.QueryLength)];
         _k = new float[b * _c.KeyValueLength];
         _v = new float[b * _c.ValueLength];
-        _att = new float[b * _c.HeadCount * _c.ValueHeadDim];
-        _gate = new float[b * ff];
-        _up = new float[b * ff];
+        _gate = new float[_ffnBatch * ff];
+        _up = new float[_ffnBatch * ff];
         _logits = new float[(long)b * _c.VocabSize];
-        long widest = Math.Max(Math.Max(d, ff), _c.HeadCount * _c.ValueHeadDim);
-        _prepared = new byte[b * MaxPreparedRowBytes((int)widest)];
+        // Prepared activations: a whole batch of model-wide rows, or one feed-forward slice of ffn-wide rows.
+        long widest = Math.Max(d, _c.HeadCount * _c.ValueHeadDim);
+        _prepared = new byte[Math.Max(b * MaxPreparedRowBytes((int)widest), _ffnBatch * MaxPreparedRowBytes(ff))];
         _ropeCos = new float[b * Math.Max(1, _c.RopeDimensions / 2)];
         _ropeSin = new float[b * Math.Max(1, _c.RopeDimensions / 2)];
         _stepSequence = new int[b];
@@ -239,15 +249,11 @@ public sealed unsafe class InferenceSession : IDisposable
             if (layer == _c.BlockCount - 1 && _logitCount < n && (n = KeepLogitRows()) == 0) return;
             AddRows(_x, _xb2, n * d);
             Emit("ffn_inp", layer, _x, n * d);
-            Prepare(lw.Gate, _xb, n, RowStep.Norm, _x, lw.FeedForwardNorm);
-            Emit("ffn_norm", layer, _xb, n * d);
-            MatMul(lw.Gate, _xb, n, _gate, sameInput: true);
-            MatMul(lw.Up, _xb, n, _up, sameInput: true);
-            Emit("ffn_gate", layer, _gate, n * _c.FeedForwardLength);
-            Emit("ffn_up", layer, _up, n * _c.FeedForwardLength);
-            Prepare(lw.Down, _gate, n, RowStep.SwiGlu, _up, null);
-            Emit("ffn_swiglu", layer, _gate, n * _c.FeedForwardLength);
-            MatMul(lw.Down, _gate, n, _xb2, sameInput: true);
+            for (int first = 0, count; first < n; first += count)
+            {
+                count = FeedForwardSlice(n - first, _ffnBatch);
+                FeedForward(lw, layer, first, count);
+            }
             Emit("ffn_out", layer, _xb2, n * d);
             AddRows(_x, _xb2, n * d);
             Emit("l_out", layer, _x, n * d);
@@ -256,6 +262,38 @@ public sealed unsafe class InferenceSession : IDisposable
         Prepare(_w.Output, _xb, _logitCount, RowStep.Norm, _x, _w.OutputNorm);
         Emit("result_norm", _xb, _logitCount * d);
         MatMul(_w.Output, _xb, _logitCount, _logits, sameInput: true);
+    }
+
+    /// <summary>The multiple of tokens feed-forward slices are cut at (the widest token tile of the kernels).</summary>
+    const int FeedForwardGrain = 16;
+
+    /// <summary>
+    /// How many of the <paramref name="remaining"/> tokens the next feed-forward slice takes. A kernel's summation order
+    /// may depend on a token's place in its matrix product (llama.cpp's GEMM for the first tokens − tokens % 4, vec_dot
+    /// for the rest; the one-token path when tokens &lt; 2), so slices are whole multiples of 16 tokens and never leave a
+    /// single token alone: every token then takes the same path as in one product over the whole batch, and results
+    /// are bit-identical to it.
+    /// </summary>
+    static int FeedForwardSlice(int remaining, int slice)
+    {
+        if (remaining <= slice) return remaining;
+        return remaining - slice == 1 ? slice - FeedForwardGrain : slice;
+    }
+
+    /// <summary>The feed-forward block (norm, gate and up, SwiGLU, down) of batch rows [first, first + count): the
+    /// ffn-wide intermediates live in slice-sized buffers; the output lands in rows first.. of _xb2.</summary>
+    void FeedForward(LayerWeights lw, int layer, int first, int count)
+    {
+        int d = _c.EmbeddingLength, ff = _c.FeedForwardLength;
+        Prepare(lw.Gate, _xb, count, RowStep.Norm, _x, lw.FeedForwardNorm, firstRow: first);
+        Emit("ffn_norm", layer, _xb, first * d, count * d);
+        MatMul(lw.Gate, _xb, count, _gate, sameInput: true, inputFirstRow: first);
+        MatMul(lw.Up, _xb, count, _up, sameInput: true, inputFirstRow: first);
+        Emit("ffn_gate", layer, _gate, 0, count * ff);
+        Emit("ffn_up", layer, _up, 0, count * ff);
+        Prepare(lw.Down, _gate, count, RowStep.SwiGlu, _up, null);
+        Emit("ffn_swiglu", layer, _gate, 0, count * ff);
+        MatMul(lw.Down, _gate, count, _xb2, sameInput: true, outputFirstRow: first);
     }
 
     /// <summary>
@@ -279,9 +317,11 @@ public sealed unsafe class InferenceSession : IDisposable
 
     void Emit(string name, float[] values, int count) => Trace?.Invoke(name, values.AsSpan(0, count));
 
-    void Emit(string name, int layer, float[] values, int count)
+    void Emit(string name, int layer, float[] values, int count) => Emit(name, layer, values, 0, count);
+
+    void Emit(string name, int layer, float[] values, int start, int count)
     {
-        if (Trace is { } trace) trace($"{name}-{layer}", values.AsSpan(0, count));
+        if (Trace is { } trace) trace($"{name}-{layer}", values.AsSpan(start, count));
     }
 
     void Embed(int n)
@@ -326,16 +366,18 @@ public sealed unsafe class InferenceSession : IDisposable
 
     /// <param name="sameInput">the input is unchanged since the previous MatMul (Q/K/V, gate/up): when that one prepared the
     /// activations in the same type, they are reused rather than converted again.</param>
-    void MatMul(Linear w, float[] input, int rows, float[] output, bool sameInput = false)
+    /// <param name="inputFirstRow">the first of the input's rows (a feed-forward slice's place in the batch).</param>
+    /// <param name="outputFirstRow">the first of the output's rows written.</param>
+    void MatMul(Linear w, float[] input, int rows, float[] output, bool sameInput = false, int inputFirstRow = 0, int outputFirstRow = 0)
     {
         var kernel = w.Kernel;
         long preparedRow = kernel.ActivationRowBytes(w.InFeatures);
         if (!(sameInput && _preparedType == kernel.ActivationType))
-            Prepare(w, input, rows, RowStep.None, null, null);
+            Prepare(w, input, rows, RowStep.None, null, null, inputFirstRow);
         fixed (byte* prepared = _prepared)
         fixed (float* outPtr = output)
         {
-            _matmul.Set(w, prepared, preparedRow, rows, outPtr);
+            _matmul.Set(w, prepared, preparedRow, rows, outPtr + (long)outputFirstRow * w.OutFeatures);
             _pool.Run(_matmul);
         }
     }
@@ -344,11 +386,12 @@ public sealed unsafe class InferenceSession : IDisposable
     /// Prepares <paramref name="rows"/> rows of <paramref name="input"/> as <paramref name="w"/>'s kernel wants them,
     /// split across the workers by rows, after an optional per-row step fused into the same pass: RMS-normalizing
     /// <paramref name="source"/> into the input row, or SwiGLU of the input (gate) row with <paramref name="source"/>'s
-    /// (up) row. The input rows are written too (the trace and the residual path read them).
+    /// (up) row. The input rows are written too (the trace and the residual path read them). Rows are taken from
+    /// <paramref name="firstRow"/> on in input and source; the prepared rows always start at 0.
     /// </summary>
-    void Prepare(Linear w, float[] input, int rows, RowStep step, float[]? source, float[]? normWeight)
+    void Prepare(Linear w, float[] input, int rows, RowStep step, float[]? source, float[]? normWeight, int firstRow = 0)
     {
-        _prepare.Set(w.Kernel, input, w.InFeatures, rows, step, source, normWeight, _c.RmsEps);
+        _prepare.Set(w.Kernel, input, w.InFeatures, firstRow, rows, step, source, normWeight, _c.RmsEps);
         fixed (byte* prepared = _prepared)
         {
             _prepare.Prepared = prepared;
@@ -365,14 +408,14 @@ public sealed unsafe class InferenceSession : IDisposable
         MatVecKernel _kernel = null!;
         float[] _input = null!;
         float[]? _source, _normWeight;
-        int _width, _rows;
+        int _width, _firstRow, _rows;
         float _eps;
         RowStep _step;
         public byte* Prepared;
 
-        public void Set(MatVecKernel kernel, float[] input, int width, int rows, RowStep step, float[]? source, float[]? normWeight, float eps)
+        public void Set(MatVecKernel kernel, float[] input, int width, int firstRow, int rows, RowStep step, float[]? source, float[]? normWeight, float eps)
         {
-            _kernel = kernel; _input = input; _width = width; _rows = rows; _step = step; _source = source; _normWeight = normWeight; _eps = eps;
+            _kernel = kernel; _input = input; _width = width; _firstRow = firstRow; _rows = rows; _step = step; _source = source; _normWeight = normWeight; _eps = eps;
         }
 
         public void Execute(int worker, int workers)
@@ -381,9 +424,10 @@ public sealed unsafe class InferenceSession : IDisposable
             long preparedRow = _kernel.ActivationRowBytes(_width);
             for (int t = start; t < end; t++)
             {
-                var row = _input.AsSpan(t * _width, _width);
-                if (_step == RowStep.Norm) RmsNorm.Apply(_source.AsSpan(t * _width, _width), _normWeight, row, _eps);
-                else if (_step == RowStep.SwiGlu) SwiGlu.Apply(row, _source.AsSpan(t * _width, _width), _width);
+                int at = (_firstRow + t) * _width;
+                var row = _input.AsSpan(at, _width);
+                if (_step == RowStep.Norm) RmsNorm.Apply(_source.AsSpan(at, _width), _normWeight, row, _eps);
+                else if (_step == RowStep.SwiGlu) SwiGlu.Apply(row, _source.AsSpan(at, _width), _width);
                 _kernel.PrepareActivation(row, new Span<byte>(Prepared + t * preparedRow, (int)preparedRow));
             }
         }

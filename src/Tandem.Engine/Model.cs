@@ -6,11 +6,18 @@ using Tandem.Tokenizers;
 namespace Tandem.Engine;
 
 /// <summary>How a session runs: context length (positions each sequence's KV cache holds), threads (0 = all cores),
-/// the largest batch evaluated in one pass (longer prompts are split; buffers are sized for it once), and how many
-/// sequences (KV slots) it holds.</summary>
+/// the largest batch evaluated in one pass (longer prompts are split; buffers are sized for it once), the most tokens
+/// the feed-forward block takes at once, and how many sequences (KV slots) it holds.</summary>
 public sealed record SessionOptions(int ContextLength = 2048, int Threads = 0)
 {
     public int BatchSize { get; init; } = 512;
+    /// <summary>
+    /// The feed-forward block of a batch runs over at most this many tokens at a time (rounded down to a multiple of
+    /// 16, at least 32), so its two ffn-wide buffers — the largest activations — are sized for this many tokens rather
+    /// than for <see cref="BatchSize"/>. Results do not depend on it (see <see cref="InferenceSession"/>); each slice
+    /// reads the feed-forward weights once, so much smaller values cost prefill speed.
+    /// </summary>
+    public int FeedForwardBatch { get; init; } = 64;
     public int Sequences { get; init; } = 1;
 }
 

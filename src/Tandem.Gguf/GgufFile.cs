@@ -14,7 +14,9 @@ namespace Tandem.Gguf;
 //   tensor_count × { string name | u32 n_dims | n_dims × u64 ne | u32 ggml_type | u64 offset }
 //   zero padding up to general.alignment (default 32)
 //   tensor data: each tensor at data_start + offset, offsets multiples of the alignment, tensors not overlapping
-// The whole file is memory-mapped once; tensor data is handed out as views over the mapping, never copied.
+// The whole file is memory-mapped once; tensor data is handed out as views over the mapping, never copied. String
+// arrays are copied out as one UTF-8 block each (decoded to strings only on demand), and the header's pages are then
+// released from the process's memory: nothing reads them through the mapping again.
 
 /// <summary>An opened GGUF file: metadata, tensor infos, and zero-copy tensor data over a memory mapping.</summary>
 public sealed unsafe class GgufFile : IDisposable
@@ -178,7 +180,11 @@ public sealed unsafe class GgufFile : IDisposable
             ptr += view.PointerOffset;
             try
             {
-                return new GgufFile(path, map, view, ptr, length);
+                var file = new GgufFile(path, map, view, ptr, length);
+                // The header (metadata, tensor infos) is parsed into objects; its pages are not needed in memory
+                // any more (a vocabulary's are several MB).
+                MappedPages.Release(ptr, Math.Min(file.DataOffset, length));
+                return file;
             }
             catch
             {
@@ -395,17 +401,7 @@ public sealed unsafe class GgufFile : IDisposable
                     for (int i = 0; i < n; i++) a[i] = Bool(new FieldName(field, i));
                     return new(elemType, a);
                 }
-                case GgufValueType.String:
-                {
-                    var a = new string[n];
-                    byte[]?[]? invalid = null;
-                    for (int i = 0; i < n; i++)
-                    {
-                        a[i] = String(new FieldName(field, i), out var raw);
-                        if (raw is not null) (invalid ??= new byte[]?[n])[i] = raw;
-                    }
-                    return new(elemType, a) { InvalidUtf8Strings = invalid };
-                }
+                case GgufValueType.String: return StringArray(n, field);
                 default:
                 {
                     var a = new GgufArray[n];
@@ -413,6 +409,33 @@ public sealed unsafe class GgufFile : IDisposable
                     return new(elemType, a);
                 }
             }
+        }
+
+        /// <summary>A string array, kept as its elements' bytes in one block (decoded only when someone asks for strings).</summary>
+        GgufArray StringArray(int n, string field)
+        {
+            var offsets = new int[n + 1];
+            long begin = Position;
+            for (int i = 0; i < n; i++)
+            {
+                ulong len = Read<ulong>(new FieldName(field, i, " length"));
+                if (len > (ulong)Remaining)
+                    throw new GgufFormatException(file, new FieldName(field, i).ToString(), $"string length {len} exceeds the {Remaining} bytes left in the file");
+                if (Position + (long)len - begin - 8L * (i + 1) > int.MaxValue)
+                    throw new GgufFormatException(file, field, $"the array's strings exceed the 2 GiB limit on one array");
+                offsets[i + 1] = offsets[i] + (int)len;
+                Position += (long)len;
+            }
+            // second pass over the same bytes: copy each element's text, without its length prefix, into one block
+            var bytes = new byte[offsets[n]];
+            long at = begin;
+            for (int i = 0; i < n; i++)
+            {
+                int len = offsets[i + 1] - offsets[i];
+                new ReadOnlySpan<byte>(start + at + 8, len).CopyTo(bytes.AsSpan(offsets[i]));
+                at += 8 + len;
+            }
+            return new GgufArray(bytes, offsets);
         }
 
         T[] Block<T>(int n, FieldName field) where T : unmanaged

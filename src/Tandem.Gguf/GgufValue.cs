@@ -13,22 +13,94 @@ public enum GgufValueType : uint
 /// <summary>
 /// An array value. <see cref="Items"/> is a typed CLR array: byte[], sbyte[], ushort[], short[], uint[], int[],
 /// float[], bool[], string[], ulong[], long[], double[], or <see cref="GgufArray"/>[] for nested arrays.
+/// String arrays read from a file (a vocabulary's 150,000 tokens and merges) are kept as their UTF-8 bytes in one
+/// block and decoded into a string[] only when <see cref="Items"/> is first read; <see cref="GetUtf8"/> reads an
+/// element's bytes without decoding anything.
 /// </summary>
-public sealed record GgufArray(GgufValueType ElementType, Array Items)
+public sealed record GgufArray
 {
-    public int Count => Items.Length;
+    Array? _items;
+    byte[]?[]? _invalidUtf8;
+    readonly Utf8Block? _utf8;
+
+    public GgufArray(GgufValueType elementType, Array items)
+    {
+        ElementType = elementType;
+        _items = items;
+    }
+
+    /// <summary>A string array kept as UTF-8: element i is bytes[offsets[i]..offsets[i + 1]).</summary>
+    internal GgufArray(byte[] bytes, int[] offsets)
+    {
+        ElementType = GgufValueType.String;
+        _utf8 = new Utf8Block(bytes, offsets);
+    }
+
+    sealed record Utf8Block(byte[] Bytes, int[] Offsets)
+    {
+        public ReadOnlySpan<byte> Element(int i) => Bytes.AsSpan(Offsets[i], Offsets[i + 1] - Offsets[i]);
+    }
+
+    public GgufValueType ElementType { get; init; }
+
+    public Array Items
+    {
+        get => _items ??= DecodeStrings();
+        init { _items = value; _invalidUtf8 = null; }
+    }
+
+    public int Count => _items?.Length ?? _utf8!.Offsets.Length - 1;
 
     /// <summary>
     /// For string arrays read from a file: the exact on-disk bytes of each element that is not valid UTF-8
     /// (its <see cref="Items"/> entry then holds the text decoded with U+FFFD replacements); null entries, or a
     /// null array, mean the element is valid UTF-8. The writer uses these bytes so such files round-trip exactly.
     /// </summary>
-    public byte[]?[]? InvalidUtf8Strings { get; init; }
+    public byte[]?[]? InvalidUtf8Strings
+    {
+        get { if (_items is null && _utf8 is not null) _items = DecodeStrings(); return _invalidUtf8; }
+        init => _invalidUtf8 = value;
+    }
+
+    string[] DecodeStrings()
+    {
+        var block = _utf8!;
+        var strings = new string[block.Offsets.Length - 1];
+        byte[]?[]? invalid = null;
+        for (int i = 0; i < strings.Length; i++)
+        {
+            var bytes = block.Element(i);
+            strings[i] = Encoding.UTF8.GetString(bytes);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) (invalid ??= new byte[]?[strings.Length])[i] = bytes.ToArray();
+        }
+        _invalidUtf8 = invalid;
+        return strings;
+    }
+
+    /// <summary>
+    /// For a string array read from a file: all elements' bytes in one block, and where each starts (Count + 1 offsets,
+    /// the last one the block's length) — the array's own storage, shared rather than copied, for a reader that keeps
+    /// the texts (a tokenizer's vocabulary). False for arrays built in memory.
+    /// </summary>
+    public bool TryGetUtf8Block(out ReadOnlyMemory<byte> bytes, out ReadOnlyMemory<int> offsets)
+    {
+        bytes = _utf8?.Bytes;
+        offsets = _utf8?.Offsets;
+        return _utf8 is not null;
+    }
 
     /// <summary>The on-disk bytes of string element <paramref name="index"/>.</summary>
-    public byte[] GetStringBytes(int index)
+    public byte[] GetStringBytes(int index) => GetUtf8(index).ToArray();
+
+    /// <summary>
+    /// The on-disk bytes of string element <paramref name="index"/> (not necessarily valid UTF-8). For an array read
+    /// from a file this is a view of its bytes and decodes nothing; for one built in memory, the string's encoding.
+    /// </summary>
+    public ReadOnlySpan<byte> GetUtf8(int index)
     {
-        if (Items is not string[] strings) throw new InvalidCastException($"GGUF array of {ElementType} does not hold strings.");
+        if (ElementType != GgufValueType.String) throw new InvalidCastException($"GGUF array of {ElementType} does not hold strings.");
+        if (_utf8 is not null) return _utf8.Element(index);
+        if (Items is not string[] strings) throw new InvalidCastException($"GGUF array of {ElementType} does not hold a string[].");
         return InvalidUtf8Strings?[index] ?? Encoding.UTF8.GetBytes(strings[index]);
     }
 

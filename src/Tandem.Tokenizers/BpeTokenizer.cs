@@ -11,12 +11,15 @@ public sealed class BpeTokenizer : VocabularyTokenizer
 {
     readonly PreTokenizer _pre;
     readonly bool _ignoreMerges;
-    // merge table on symbol ids: (left << 32 | right) → rank; result id per rank. Strings that are not vocabulary
-    // tokens but take part in merges get ids past the vocabulary (kept in _extra).
-    readonly Dictionary<long, int> _mergeRank;
+    // Merge table on symbol ids: rank r merges the pair _mergePair[r] (left << 32 | right) into _mergeResult[r];
+    // _mergeSlots is an open-addressing hash of the pairs (rank + 1 per slot, 0 = empty; the lowest rank of a pair).
+    // Strings that are not vocabulary tokens but take part in merges get ids past the vocabulary (kept in _extra).
+    readonly ulong[] _mergePair;
     readonly int[] _mergeResult;
-    readonly List<string> _extra = [];
+    readonly int[] _mergeSlots;
+    readonly TokenTable _extra = new();
     readonly int[] _byteSymbol = new int[256];
+    readonly int[] _asciiToken = new int[128];
     readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     const int CacheLimit = 200_000;
 
@@ -28,57 +31,61 @@ public sealed class BpeTokenizer : VocabularyTokenizer
     /// <summary>Put a space before each piece of text that does not start with one (a tokenizer.json ByteLevel add_prefix_space).</summary>
     internal bool AddPrefixSpace { get; init; }
 
-    internal BpeTokenizer(VocabInit init, IReadOnlyList<(string Left, string Right)> merges, PreTokenizer pre, bool ignoreMerges) : base(init)
+    internal BpeTokenizer(VocabInit init, IMergeRules merges, PreTokenizer pre, bool ignoreMerges) : base(init)
     {
         _pre = pre;
         _ignoreMerges = ignoreMerges;
-        var extraIds = new Dictionary<string, int>(StringComparer.Ordinal);
-        int n = _tokens.Length;
-        int Id(ReadOnlySpan<char> s)
+        int n = _vocab.Count;
+        int Id(ReadOnlySpan<byte> s)
         {
-            if (_lookup.TryGetValue(s, out var id)) return id;
-            string str = s.ToString();
-            if (extraIds.TryGetValue(str, out id)) return id;
-            id = n + _extra.Count;
-            _extra.Add(str);
-            extraIds[str] = id;
-            return id;
+            int id = _vocab.Find(s);
+            if (id >= 0) return id;
+            id = _extra.Find(s);
+            return n + (id >= 0 ? id : _extra.Add(s));
         }
-        _mergeRank = new Dictionary<long, int>(merges.Count, PairComparer.Instance);
-        _mergeResult = new int[merges.Count];
-        Span<char> buf = stackalloc char[256];
-        for (int r = 0; r < merges.Count; r++)
+        int count = merges.Count;
+        _mergePair = new ulong[count];
+        _mergeResult = new int[count];
+        _mergeSlots = new int[(int)Math.Max(16, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(count + count / 2 + 1)))];
+        Span<byte> buf = stackalloc byte[512];
+        for (int r = 0; r < count; r++)
         {
-            var (l, rt) = merges[r];
+            merges.Get(r, out var l, out var rt);
             int a = Id(l), b = Id(rt);
             int len = l.Length + rt.Length;
-            if (len <= buf.Length)
-            {
-                l.AsSpan().CopyTo(buf);
-                rt.AsSpan().CopyTo(buf[l.Length..]);
-                _mergeResult[r] = Id(buf[..len]);
-            }
-            else _mergeResult[r] = Id(l + rt);
-            _mergeRank.TryAdd(((long)a << 32) | (uint)b, r);
+            var joined = len <= buf.Length ? buf[..len] : new byte[len];
+            l.CopyTo(joined);
+            rt.CopyTo(joined[l.Length..]);
+            _mergeResult[r] = Id(joined);
+            ulong pair = ((ulong)(uint)a << 32) | (uint)b;
+            _mergePair[r] = pair;
+            int slot = MergeSlot(pair);
+            if (_mergeSlots[slot] == 0) _mergeSlots[slot] = r + 1; // the first (lowest) rank of a repeated pair counts
         }
+        _extra.Trim();
         for (int b = 0; b < 256; b++)
         {
-            string s = Unicode.ByteToChar[b].ToString();
-            _byteSymbol[b] = _tokenToId.TryGetValue(s, out var id) ? id : extraIds.TryGetValue(s, out id) ? id : -1;
+            var symbol = new ReadOnlySpan<char>(in Unicode.ByteToChar[b]);
+            int id = _vocab.Find(symbol), extra;
+            _byteSymbol[b] = id >= 0 ? id : (extra = _extra.Find(symbol)) >= 0 ? n + extra : -1;
+        }
+        for (int c = 0; c < 128; c++) _asciiToken[c] = _vocab.Find([(byte)c]);
+    }
+
+    /// <summary>The slot of a merge pair in _mergeSlots, or the empty slot where it would go.</summary>
+    int MergeSlot(ulong pair)
+    {
+        int mask = _mergeSlots.Length - 1;
+        ulong h = pair * 0x9E3779B97F4A7C15UL;
+        for (int slot = (int)(h >> 40) & mask; ; slot = (slot + 1) & mask)
+        {
+            int entry = _mergeSlots[slot];
+            if (entry == 0 || _mergePair[entry - 1] == pair) return slot;
         }
     }
 
-    /// <summary>Hashes a (left, right) id pair well (long's own hash, low ^ high, collides for most id pairs).</summary>
-    sealed class PairComparer : IEqualityComparer<long>
-    {
-        public static readonly PairComparer Instance = new();
-        public bool Equals(long x, long y) => x == y;
-        public int GetHashCode(long v)
-        {
-            ulong h = (ulong)v * 0x9E3779B97F4A7C15UL;
-            return (int)(h >> 32) ^ (int)h;
-        }
-    }
+    /// <summary>The rank of the merge of two symbols, or -1.</summary>
+    int MergeRank(int left, int right) => _mergeSlots[MergeSlot(((ulong)(uint)left << 32) | (uint)right)] - 1;
 
     private protected override void EncodeText(string text, bool afterSpecial, List<int> output)
     {
@@ -124,7 +131,7 @@ public sealed class BpeTokenizer : VocabularyTokenizer
     /// <summary>Merges one byte-encoded word.</summary>
     int[] EncodeWord(string word)
     {
-        if (_ignoreMerges && _tokenToId.TryGetValue(word, out var whole)) return [whole];
+        if (_ignoreMerges && _vocab.Find(word.AsSpan()) is >= 0 and var whole) return [whole];
         int n = word.Length;
         var sym = new int[n];
         for (int i = 0; i < n; i++) sym[i] = _byteSymbol[Unicode.ByteOfChar(word[i])];
@@ -138,7 +145,8 @@ public sealed class BpeTokenizer : VocabularyTokenizer
             void Add(int l, int r)
             {
                 if (l < 0 || r < 0 || sym[l] < 0 || sym[r] < 0) return;
-                if (_mergeRank.TryGetValue(((long)sym[l] << 32) | (uint)sym[r], out var rank))
+                int rank = MergeRank(sym[l], sym[r]);
+                if (rank >= 0)
                     queue.Enqueue((l, r, sym[l], sym[r]), ((long)rank << 32) | (uint)l);
             }
             for (int i = 1; i < n; i++) Add(i - 1, i);
@@ -164,16 +172,18 @@ public sealed class BpeTokenizer : VocabularyTokenizer
     /// <summary>Outputs a final symbol; one that is not a token falls back to its single-byte characters, as llama.cpp does.</summary>
     void Emit(int id, char firstChar, List<int> output)
     {
-        if (id >= 0 && id < _tokens.Length) { output.Add(id); return; }
-        string s = id >= 0 ? _extra[id - _tokens.Length] : firstChar.ToString();
-        foreach (var ch in s)
-            if (ch < 0x80 && _tokenToId.TryGetValue(ch.ToString(), out var t)) output.Add(t);
+        int n = _vocab.Count;
+        if (id >= 0 && id < n) { output.Add(id); return; }
+        // the ASCII characters of the symbol's text are its ASCII bytes in UTF-8
+        if (id < 0) { if (firstChar < 0x80 && _asciiToken[firstChar] >= 0) output.Add(_asciiToken[firstChar]); return; }
+        foreach (byte b in _extra.Utf8(id - n))
+            if (b < 0x80 && _asciiToken[b] >= 0) output.Add(_asciiToken[b]);
     }
 
     private protected override byte[] ComputePiece(int id)
     {
         var attr = _attrs[id];
-        string text = _tokens[id];
+        string text = _vocab.Text(id);
         if ((attr & (TokenAttr.Unknown | TokenAttr.Control | TokenAttr.UserDefined)) != 0) return Encoding.UTF8.GetBytes(text);
         if ((attr & TokenAttr.Normal) != 0)
         {
@@ -192,5 +202,35 @@ public sealed class BpeTokenizer : VocabularyTokenizer
         }
         if ((attr & TokenAttr.Byte) != 0 && text.Length >= 5) return [Convert.ToByte(text.Substring(3, 2), 16)];
         return [];
+    }
+}
+
+/// <summary>BPE merge rules in rank order, each a (left, right) pair of UTF-8 texts.</summary>
+internal interface IMergeRules
+{
+    int Count { get; }
+    /// <summary>The texts of rule <paramref name="rank"/>, valid until the next call.</summary>
+    void Get(int rank, out ReadOnlySpan<byte> left, out ReadOnlySpan<byte> right);
+}
+
+/// <summary>Merge rules given as string pairs (tokenizer.json).</summary>
+internal sealed class StringMergeRules(IReadOnlyList<(string Left, string Right)> rules) : IMergeRules
+{
+    byte[] _left = new byte[64], _right = new byte[64];
+
+    public int Count => rules.Count;
+
+    public void Get(int rank, out ReadOnlySpan<byte> left, out ReadOnlySpan<byte> right)
+    {
+        var (l, r) = rules[rank];
+        left = Encode(l, ref _left);
+        right = Encode(r, ref _right);
+    }
+
+    static ReadOnlySpan<byte> Encode(string s, ref byte[] buffer)
+    {
+        int max = Encoding.UTF8.GetMaxByteCount(s.Length);
+        if (max > buffer.Length) buffer = new byte[max];
+        return buffer.AsSpan(0, Encoding.UTF8.GetBytes(s, buffer));
     }
 }

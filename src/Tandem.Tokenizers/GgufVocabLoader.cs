@@ -1,3 +1,4 @@
+using System.Text;
 using Tandem.Gguf;
 
 namespace Tandem.Tokenizers;
@@ -9,8 +10,12 @@ internal static class GgufVocabLoader
     {
         string model = f.GetString("tokenizer.ggml.model") ?? throw new NotSupportedException("GGUF file has no tokenizer.ggml.model.");
         string? pre = f.GetString("tokenizer.ggml.pre");
-        string[] tokens = (string[])(f.GetArray<string>("tokenizer.ggml.tokens") ?? throw new NotSupportedException("GGUF file has no tokenizer.ggml.tokens.")).Clone();
-        int n = tokens.Length;
+        var tokenTexts = f.GetArray("tokenizer.ggml.tokens") ?? throw new NotSupportedException("GGUF file has no tokenizer.ggml.tokens.");
+        if (tokenTexts.ElementType != GgufValueType.String)
+            throw new NotSupportedException($"GGUF tokenizer.ggml.tokens is an array of {tokenTexts.ElementType}; expected strings.");
+        int n = tokenTexts.Count;
+        // the texts stay UTF-8 (the file's block, shared): no string per token is made
+        var tokens = TokenTable.FromGguf(tokenTexts);
 
         var attrs = new TokenAttr[n];
         var types = f.GetArray("tokenizer.ggml.token_type");
@@ -71,10 +76,29 @@ internal static class GgufVocabLoader
 
         if (model == "llama") return new SpmTokenizer(init);
 
-        var mergeStrings = f.GetArray<string>("tokenizer.ggml.merges") ?? throw new NotSupportedException("GGUF BPE vocabulary has no tokenizer.ggml.merges.");
-        var merges = new (string, string)[mergeStrings.Length];
-        for (int i = 0; i < mergeStrings.Length; i++) merges[i] = SplitMerge(mergeStrings[i]);
-        return new BpeTokenizer(init, merges, new PreTokenizer(preConfig!.Patterns), preConfig.IgnoreMerges);
+        var merges = f.GetArray("tokenizer.ggml.merges") ?? throw new NotSupportedException("GGUF BPE vocabulary has no tokenizer.ggml.merges.");
+        if (merges.ElementType != GgufValueType.String)
+            throw new NotSupportedException($"GGUF tokenizer.ggml.merges is an array of {merges.ElementType}; expected strings.");
+        return new BpeTokenizer(init, new GgufMergeRules(merges), new PreTokenizer(preConfig!.Patterns), preConfig.IgnoreMerges);
+    }
+
+    /// <summary>tokenizer.ggml.merges: "left right" strings, split as <see cref="SplitMerge"/> does, read as UTF-8.</summary>
+    sealed class GgufMergeRules(GgufArray merges) : IMergeRules
+    {
+        public int Count => merges.Count;
+
+        public void Get(int rank, out ReadOnlySpan<byte> left, out ReadOnlySpan<byte> right)
+        {
+            var m = merges.GetUtf8(rank);
+            if (!System.Text.Unicode.Utf8.IsValid(m)) m = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(m)); // as the string would read
+            // the first space after the first character (whose UTF-8 length its lead byte gives)
+            int first = m.IsEmpty ? 0 : Unicode.Utf8SequenceLength(m[0]);
+            int pos = m.Length > first ? m[first..].IndexOf((byte)' ') : -1;
+            if (pos < 0) { left = right = default; return; }
+            pos += first;
+            left = m[..pos];
+            right = m[(pos + 1)..];
+        }
     }
 
     /// <summary>"a b" → (a, b), splitting at the first space after the first character (so a merge of a space works).</summary>

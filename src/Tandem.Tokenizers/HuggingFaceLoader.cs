@@ -54,7 +54,9 @@ internal static class HuggingFaceLoader
         if (!byteLevel) throw new NotSupportedException("Only byte-level BPE tokenizer.json files are supported.");
         bool nfc = json.Normalizer.ValueKind == JsonValueKind.Object && JsonContains(json.Normalizer, "NFC");
 
-        var init = new VocabInit { Tokens = tokens, Attrs = attrs };
+        var table = new TokenTable(n);
+        foreach (var token in tokens) VocabInit.AddToken(table, System.Text.Encoding.UTF8.GetBytes(token));
+        var init = new VocabInit { Tokens = table, Attrs = attrs };
         // tokenizer_config.json: bos/eos tokens, add_bos/add_eos, clean-up
         string configPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", "tokenizer_config.json");
         string? bosText = null, eosText = null;
@@ -76,7 +78,7 @@ internal static class HuggingFaceLoader
             && JsonContains(json.PostProcessor, tokens[b]))
             init.AddBos = true;
 
-        return new BpeTokenizer(init, merges, new PreTokenizer(patterns), ignoreMerges) { NormalizeNfc = nfc, AddPrefixSpace = addPrefixSpace };
+        return new BpeTokenizer(init, new StringMergeRules(merges), new PreTokenizer(patterns), ignoreMerges) { NormalizeNfc = nfc, AddPrefixSpace = addPrefixSpace };
     }
 
     sealed class RawJson

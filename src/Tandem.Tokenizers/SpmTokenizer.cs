@@ -14,11 +14,11 @@ public sealed class SpmTokenizer : VocabularyTokenizer
 
     internal SpmTokenizer(VocabInit init) : base(init)
     {
-        _scores = init.Scores ?? new float[_tokens.Length];
+        _scores = init.Scores ?? new float[_vocab.Count];
         for (int b = 0; b < 256; b++)
         {
-            if (_tokenToId.TryGetValue($"<0x{b:X2}>", out var id)) _byteToken[b] = id;
-            else if (b < 0x80 && _tokenToId.TryGetValue(((char)b).ToString(), out id)) _byteToken[b] = id;
+            if (_vocab.TryFind($"<0x{b:X2}>", out var id)) _byteToken[b] = id;
+            else if (b < 0x80 && _vocab.TryFind(((char)b).ToString(), out id)) _byteToken[b] = id;
             else _byteToken[b] = -1;
         }
     }
@@ -57,7 +57,8 @@ public sealed class SpmTokenizer : VocabularyTokenizer
         {
             if (l < 0 || r < 0) return;
             int size = len[l] + len[r];
-            if (!_lookup.TryGetValue(text.AsSpan(start[l], size), out var id)) return;
+            int id = _vocab.Find(text.AsSpan(start[l], size));
+            if (id < 0) return;
             queue.Enqueue((l, r, size), (_scores[id], l));
         }
         for (int i = 1; i < n; i++) TryAdd(i - 1, i);
@@ -75,7 +76,7 @@ public sealed class SpmTokenizer : VocabularyTokenizer
         for (int i = 0; i != -1; i = next[i])
         {
             var piece = text.AsSpan(start[i], len[i]);
-            if (_lookup.TryGetValue(piece, out var id)) { output.Add(id); continue; }
+            if (_vocab.Find(piece) is >= 0 and var id) { output.Add(id); continue; }
             int k = Encoding.UTF8.GetBytes(piece, utf8);
             for (int j = 0; j < k; j++)
             {
@@ -89,7 +90,7 @@ public sealed class SpmTokenizer : VocabularyTokenizer
     private protected override byte[] ComputePiece(int id)
     {
         var attr = _attrs[id];
-        string text = _tokens[id];
+        string text = _vocab.Text(id);
         if ((attr & (TokenAttr.Unknown | TokenAttr.Control | TokenAttr.UserDefined)) != 0) return Encoding.UTF8.GetBytes(text);
         if ((attr & TokenAttr.Normal) != 0) return Encoding.UTF8.GetBytes(text.Replace('\u2581', ' '));
         if ((attr & TokenAttr.Byte) != 0 && text.Length >= 5) return [Convert.ToByte(text.Substring(3, 2), 16)];

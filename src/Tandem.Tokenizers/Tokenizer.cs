@@ -23,7 +23,8 @@ public enum TokenAttr
 /// <summary>Everything a tokenizer is built from, whatever the source (GGUF metadata or tokenizer.json).</summary>
 internal sealed class VocabInit
 {
-    public required string[] Tokens { get; init; }
+    /// <summary>Token texts by id (see <see cref="AddToken"/>).</summary>
+    public required TokenTable Tokens { get; init; }
     public required TokenAttr[] Attrs { get; init; }
     public float[]? Scores { get; init; }
     public int? Bos { get; set; }
@@ -39,6 +40,13 @@ internal sealed class VocabInit
     public bool AddSpacePrefix { get; set; }
     public bool CleanSpaces { get; set; }
     public string? ModelName { get; set; }
+
+    /// <summary>Adds the next token's text; an empty text becomes "[EMPTY_id]", so that no token has an empty text.</summary>
+    public static void AddToken(TokenTable tokens, ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.IsEmpty) tokens.Add($"[EMPTY_{tokens.Count}]");
+        else tokens.Add(utf8);
+    }
 
     /// <summary>GGUF token_type values → attributes.</summary>
     public static TokenAttr AttrFromType(long type) => type switch
@@ -177,26 +185,19 @@ public abstract class Tokenizer
 /// <summary>A tokenizer over a vocabulary with per-token attributes: what the BPE and SentencePiece tokenizers share.</summary>
 public abstract class VocabularyTokenizer : Tokenizer
 {
-    private protected readonly string[] _tokens;
+    private protected readonly TokenTable _vocab;
     private protected readonly TokenAttr[] _attrs;
-    private protected readonly Dictionary<string, int> _tokenToId;
-    private protected readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     readonly int[] _specialCache;
+    readonly string[] _specialText; // the texts of _specialCache's tokens
     readonly HashSet<int> _eog;
     readonly byte[]?[] _pieces;
 
     private protected VocabularyTokenizer(VocabInit init)
     {
-        _tokens = init.Tokens;
+        _vocab = init.Tokens;
+        _vocab.Trim();
         _attrs = init.Attrs;
-        int n = _tokens.Length;
-        _tokenToId = new Dictionary<string, int>(n, StringComparer.Ordinal);
-        for (int i = 0; i < n; i++)
-        {
-            if (string.IsNullOrEmpty(_tokens[i])) _tokens[i] = $"[EMPTY_{i}]";
-            _tokenToId[_tokens[i]] = i;
-        }
-        _lookup = _tokenToId.GetAlternateLookup<ReadOnlySpan<char>>();
+        int n = _vocab.Count;
 
         int? Valid(int? id) => id is { } v && v >= 0 && v < n ? v : null;
         int? bos = Valid(init.Bos), eos = Valid(init.Eos), eot = Valid(init.Eot), eom = Valid(init.Eom);
@@ -208,7 +209,7 @@ public abstract class VocabularyTokenizer : Tokenizer
         {
             if (slot is not null) return;
             foreach (var t in texts)
-                if (_tokenToId.TryGetValue(t, out var id)) { slot = id; _attrs[id] |= TokenAttr.Control; return; }
+                if (_vocab.TryFind(t, out var id)) { slot = id; _attrs[id] |= TokenAttr.Control; return; }
         }
         Detect(ref eot, ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"]);
         Detect(ref eom, ["<|eom_id|>"]);
@@ -223,7 +224,7 @@ public abstract class VocabularyTokenizer : Tokenizer
         Detect(ref fimSep, ["<|file_sep|>"]);
 
         for (int i = 0; i < n; i++)
-            if ((_attrs[i] & TokenAttr.Control) != 0 && _tokens[i].Contains("unused", StringComparison.Ordinal))
+            if ((_attrs[i] & TokenAttr.Control) != 0 && _vocab.Utf8(i).IndexOf("unused"u8) >= 0)
                 _attrs[i] |= TokenAttr.Unused;
 
         // end-of-generation set
@@ -233,19 +234,19 @@ public abstract class VocabularyTokenizer : Tokenizer
             "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>",
             "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~["];
         foreach (var t in eogTexts)
-            if (_tokenToId.TryGetValue(t, out var id)) { _eog.Add(id); _attrs[id] |= TokenAttr.Control; }
+            if (_vocab.TryFind(t, out var id)) { _eog.Add(id); _attrs[id] |= TokenAttr.Control; }
         foreach (var t in new[] { "<|channel|>", "<|message|>", "<|start|>", "<|constrain|>" })
-            if (_tokenToId.TryGetValue(t, out var id)) _attrs[id] = TokenAttr.UserDefined;
+            if (_vocab.TryFind(t, out var id)) _attrs[id] = TokenAttr.UserDefined;
         foreach (var id in new[] { eos, eot, eom }) if (id is { } v) _eog.Add(v);
         // harmony / solar-open: <|end|> is not the end of a generation there
-        bool Has(string t) => _tokenToId.TryGetValue(t, out var id) && _eog.Contains(id);
-        if (_tokenToId.TryGetValue("<|end|>", out var endId) && _eog.Contains(endId)
+        bool Has(string t) => _vocab.TryFind(t, out var id) && _eog.Contains(id);
+        if (_vocab.TryFind("<|end|>", out var endId) && _eog.Contains(endId)
             && ((Has("<|return|>") && (Has("<|call|>") || Has("<|calls|>"))) || ((Has("<|call|>") || Has("<|calls|>")) && Has("<|flush|>"))))
         {
             _eog.Remove(endId);
             _attrs[endId] = TokenAttr.UserDefined;
         }
-        if (Has("<|tool_response>") && _tokenToId.TryGetValue("</s>", out var sId) && _eog.Contains(sId))
+        if (Has("<|tool_response>") && _vocab.TryFind("</s>", out var sId) && _eog.Contains(sId))
         {
             _eog.Remove(sId);
             _attrs[sId] = TokenAttr.Normal;
@@ -254,15 +255,16 @@ public abstract class VocabularyTokenizer : Tokenizer
         // special tokens, longest first (they are split out of the text before tokenization)
         _specialCache = Enumerable.Range(0, n)
             .Where(i => (_attrs[i] & (TokenAttr.Control | TokenAttr.UserDefined | TokenAttr.Unknown)) != 0)
-            .OrderByDescending(i => Encoding.UTF8.GetByteCount(_tokens[i])).ThenBy(i => i).ToArray();
+            .OrderByDescending(i => _vocab.Utf8(i).Length).ThenBy(i => i).ToArray();
+        _specialText = _specialCache.Select(_vocab.Text).ToArray();
 
         string name = (init.ModelName ?? "").ToLowerInvariant();
         if (name.Contains("phi-3") || name.Contains("phi3"))
         {
             foreach (var id in _specialCache) _attrs[id] |= TokenAttr.RStrip;
-            if (_tokenToId.TryGetValue("</s>", out var s)) _attrs[s] |= TokenAttr.RStrip;
+            if (_vocab.TryFind("</s>", out var s)) _attrs[s] |= TokenAttr.RStrip;
             foreach (var t in new[] { "<unk>", "<s>", "<|endoftext|>" })
-                if (_tokenToId.TryGetValue(t, out var id)) _attrs[id] &= ~TokenAttr.RStrip;
+                if (_vocab.TryFind(t, out var id)) _attrs[id] &= ~TokenAttr.RStrip;
         }
 
         BosId = bos;
@@ -275,7 +277,7 @@ public abstract class VocabularyTokenizer : Tokenizer
         _pieces = new byte[n][];
     }
 
-    public override int VocabSize => _tokens.Length;
+    public override int VocabSize => _vocab.Count;
     public override int? EotId { get; }
     public override int? UnkId { get; }
     public override bool AddSpacePrefix { get; }
@@ -286,7 +288,10 @@ public abstract class VocabularyTokenizer : Tokenizer
     public TokenAttr GetAttr(int id) => _attrs[id];
 
     /// <summary>Id of a token with exactly this text, or null.</summary>
-    public override int? TokenId(string text) => _tokenToId.TryGetValue(text, out var id) ? id : null;
+    public override int? TokenId(string text) => _vocab.TryFind(text, out var id) ? id : null;
+
+    /// <summary>Bytes the vocabulary's texts and their lookup table take.</summary>
+    public long VocabularyBytes => _vocab.MemoryBytes;
 
     public sealed override int[] Encode(string text, bool addSpecial, bool parseSpecial)
     {
@@ -313,11 +318,12 @@ public abstract class VocabularyTokenizer : Tokenizer
         var frags = new List<Fragment>();
         if (text.Length == 0) return frags;
         frags.Add(new Fragment(-1, 0, text.Length));
-        foreach (var id in _specialCache)
+        for (int special = 0; special < _specialCache.Length; special++)
         {
+            int id = _specialCache[special];
             var attr = _attrs[id];
             if (!parseSpecial && (attr & (TokenAttr.Control | TokenAttr.Unknown)) != 0) continue;
-            string tok = _tokens[id];
+            string tok = _specialText[special];
             for (int fi = 0; fi < frags.Count; fi++)
             {
                 var f = frags[fi];
@@ -354,7 +360,7 @@ public abstract class VocabularyTokenizer : Tokenizer
 
     public sealed override byte[] TokenBytes(int id, bool renderSpecial = false)
     {
-        if ((uint)id >= (uint)_tokens.Length) return [];
+        if ((uint)id >= (uint)_vocab.Count) return [];
         if (!renderSpecial && (_attrs[id] & (TokenAttr.Unknown | TokenAttr.Control)) != 0) return [];
         return _pieces[id] ??= ComputePiece(id);
     }
@@ -362,7 +368,7 @@ public abstract class VocabularyTokenizer : Tokenizer
     /// <summary>The bytes of a token's piece as llama.cpp's token_to_piece gives it with special = true.</summary>
     private protected abstract byte[] ComputePiece(int id);
 
-    public sealed override string TokenText(int id) => _tokens[id];
+    public sealed override string TokenText(int id) => _vocab.Text(id);
 
     public sealed override bool IsEndOfGeneration(int id) => _eog.Contains(id);
 

@@ -79,11 +79,12 @@ public sealed class ChatTemplate
     {
         string? source = file.GetString("tokenizer.chat_template");
         if (string.IsNullOrEmpty(source)) return null;
-        var tokens = file.GetArray<string>("tokenizer.ggml.tokens");
+        // only the few special tokens' texts are decoded (reading Items would make a string of every token)
+        var tokens = file.GetArray("tokenizer.ggml.tokens") is { ElementType: GgufValueType.String } texts ? texts : null;
         var special = new Dictionary<string, string>();
         foreach (var (key, name) in new[] { ("tokenizer.ggml.bos_token_id", "bos_token"), ("tokenizer.ggml.eos_token_id", "eos_token"),
                      ("tokenizer.ggml.unknown_token_id", "unk_token"), ("tokenizer.ggml.padding_token_id", "pad_token") })
-            if (file.GetInt(key) is { } id && tokens is not null && id >= 0 && id < tokens.Length) special[name] = tokens[id];
+            if (file.GetInt(key) is { } id && tokens is not null && id >= 0 && id < tokens.Count) special[name] = System.Text.Encoding.UTF8.GetString(tokens.GetUtf8((int)id));
         return new ChatTemplate(source, special);
     }
 

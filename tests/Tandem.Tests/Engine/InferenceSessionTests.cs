@@ -43,6 +43,47 @@ public class InferenceSessionTests
         }
     }
 
+    /// <summary>
+    /// The feed-forward block of a long batch runs in slices of tokens (so its ffn-wide buffers are slice-sized); every
+    /// token must take the same kernel path as in one product over the whole batch. 33 tokens in slices of 32 would
+    /// leave one token alone (a one-token product sums in another order), 37 leave a remainder of 5 (tokens % 4 = 1).
+    /// </summary>
+    [Theory]
+    [InlineData("mini-qwen2-f32.gguf")]
+    [InlineData("mini-qwen2-f16.gguf")]
+    [InlineData("mini-qwen2-bf16.gguf")]
+    [InlineData("mini-qwen2-q8_0.gguf")]
+    [InlineData("mini-qwen2-q4_0.gguf")]
+    [InlineData("mini-qwen2-q4_1.gguf")]
+    [InlineData("mini-qwen2-q5_0.gguf")]
+    [InlineData("mini-qwen2-q2_k.gguf")]
+    [InlineData("mini-qwen2-q3_k_m.gguf")]
+    [InlineData("mini-qwen2-q4_k_m.gguf")]
+    [InlineData("mini-qwen2-q5_k_m.gguf")]
+    [InlineData("mini-qwen2-q6_k.gguf")]
+    [InlineData("mini-qwen3-q4_k_m.gguf")]
+    public void FeedForwardSlicesGiveBitIdenticalLogits(string file)
+    {
+        using var model = Model.Load(TestData.Model(file));
+        int vocab = model.Config.VocabSize;
+        var random = new Random(7);
+        foreach (int length in new[] { 33, 37, 64 })
+        {
+            var tokens = Enumerable.Range(0, length).Select(_ => random.Next(vocab)).ToArray();
+            float[] Logits(int feedForwardBatch)
+            {
+                using var session = model.CreateSession(new SessionOptions(64, 2) { BatchSize = 64, FeedForwardBatch = feedForwardBatch });
+                Assert.Equal(feedForwardBatch, session.FeedForwardBatch);
+                var all = new float[length * vocab];
+                session.Evaluate(tokens, all);
+                return all;
+            }
+            var whole = Logits(64);
+            var sliced = Logits(32);
+            Assert.True(whole.AsSpan().SequenceEqual(sliced), $"{file}, {length} tokens: logits differ between one feed-forward pass and slices of 32");
+        }
+    }
+
     [Fact]
     public void ThreadCountDoesNotChangeResults()
     {
