@@ -21,11 +21,15 @@ public unsafe interface IOffsetBlock32 : GgmlQ0Dot.IBlock32
 /// One weight row's block, ready for the 512-bit pair steps, and how a token pair's activation block is laid out for
 /// it. A step yields, for two tokens side by side, the vec_dot's eight integer lanes (Σ x·y over four elements).
 /// </summary>
-public unsafe interface IPairRow<TSelf> where TSelf : struct, IPairRow<TSelf>
+public unsafe interface IPairLayout
+{
+    /// <summary>Lays out what a row form's step reads of a token pair's quants: 64 bytes at <paramref name="pair"/> and 64 at pair + 128 (the scales sit between).</summary>
+    static abstract void LayOut(Vector512<sbyte> pairQuants, byte* pair);
+}
+
+public unsafe interface IPairRow<TSelf> : IPairLayout where TSelf : struct, IPairRow<TSelf>
 {
     static abstract TSelf Load(byte* block);
-    /// <summary>Lays out what <see cref="Lanes"/> reads of a token pair's quants: 64 bytes at <paramref name="pair"/> and 64 at pair + 128 (the scales sit between).</summary>
-    static abstract void LayOut(Vector512<sbyte> pairQuants, byte* pair);
     /// <summary>Whether eight-token groups can run four rows per step without spilling (a row form's registers × 4 + 16 accumulators).</summary>
     static abstract bool FourRows { get; }
     /// <summary>Rows [rowStart, rowEnd) for the one token <paramref name="token"/> (the tokens left over after the groups).</summary>
@@ -238,15 +242,7 @@ public static unsafe partial class GgmlQ0Dot
         int nb = op.N / 32;
         byte* y = op.Activations + token * op.ActivationRowBytes;
         float* o = op.Output + (long)token * op.OutputStride;
-        byte* layout = KernelScratch.Get(nb * PairBytes);
-        for (int ib = 0; ib < nb; ib++)
-        {
-            byte* block = y + ib * 34L, pair = layout + ib * PairBytes;
-            var q = Avx512F.BroadcastVector256ToVector512((ulong*)(block + 2)).AsSByte();
-            *(Vector512<sbyte>*)pair = q;
-            *(Vector512<float>*)(pair + 64) = Vector512.Create(HalfTable.ToF32(*(ushort*)block));
-            *(Vector512<sbyte>*)(pair + 128) = Vector512<sbyte>.Zero - q;
-        }
+        byte* layout = LayOutToken<SignTransfer>(y, nb);
         int pairedRowEnd = rowStart + (rowEnd - rowStart) / 2 * 2;
         for (int r = rowStart; r < pairedRowEnd; r += 2)
         {
@@ -267,6 +263,29 @@ public static unsafe partial class GgmlQ0Dot
         }
         if (pairedRowEnd < rowEnd)
             o[pairedRowEnd] = LanesAvx2<T>(op.Weights + pairedRowEnd * op.RowBytes, y, op.N) + (op.Bias is null ? 0f : op.Bias[pairedRowEnd]);
+    }
+
+    /// <summary>y and −y, from which the sign transfer selects per weight (<see cref="SignedGemv{T}"/>).</summary>
+    readonly struct SignTransfer : IPairLayout
+    {
+        public static void LayOut(Vector512<sbyte> q, byte* pair)
+        {
+            *(Vector512<sbyte>*)pair = q;
+            *(Vector512<sbyte>*)(pair + 128) = Vector512<sbyte>.Zero - q;
+        }
+    }
+
+    /// <summary>One token's Q8_0 blocks laid out for a GEMV (the block in both halves, as a pair of tokens), in this thread's scratch.</summary>
+    static byte* LayOutToken<TLayout>(byte* y, int nb) where TLayout : IPairLayout
+    {
+        byte* layout = KernelScratch.Get(nb * PairBytes);
+        for (int ib = 0; ib < nb; ib++)
+        {
+            byte* block = y + ib * 34L, pair = layout + ib * PairBytes;
+            TLayout.LayOut(Avx512F.BroadcastVector256ToVector512((ulong*)(block + 2)).AsSByte(), pair);
+            *(Vector512<float>*)(pair + 64) = Vector512.Create(HalfTable.ToF32(*(ushort*)block));
+        }
+        return layout;
     }
 
     /// <summary>Two rows' block scales, <paramref name="first"/>'s over the lower half and <paramref name="second"/>'s over the upper.</summary>
@@ -290,13 +309,7 @@ public static unsafe partial class GgmlQ0Dot
         int nb = op.N / 32;
         byte* y = op.Activations + token * op.ActivationRowBytes;
         float* o = op.Output + (long)token * op.OutputStride;
-        byte* layout = KernelScratch.Get(nb * PairBytes);
-        for (int ib = 0; ib < nb; ib++)
-        {
-            byte* block = y + ib * 34L, pair = layout + ib * PairBytes;
-            OffsetRow<T>.LayOut(Avx512F.BroadcastVector256ToVector512((ulong*)(block + 2)).AsSByte(), pair);
-            *(Vector512<float>*)(pair + 64) = Vector512.Create(HalfTable.ToF32(*(ushort*)block));
-        }
+        byte* layout = LayOutToken<OffsetRow<T>>(y, nb);
         int quadRowEnd = rowStart + (rowEnd - rowStart) / 4 * 4, pairedRowEnd = rowStart + (rowEnd - rowStart) / 2 * 2;
         int r = rowStart;
         for (; r < quadRowEnd; r += 4)
