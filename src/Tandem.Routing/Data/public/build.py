@@ -225,13 +225,17 @@ add(heldout2, sample([t for t in ca if 0 < len(t) <= 600], 300, 32), "cloud", "e
 gt = [clean(json.loads(l)["instruction"] + " " + json.loads(l)["input"]) for l in show("bofenghuang/vigogne", "data/instruct/gt_doremiti_instructions.jsonl").splitlines() if l.strip()]
 add(heldout2, sample(gt, 150, 33), "cloud", "fr", "gt-doremiti-fr")
 
+def write_unseen(path, rows, every_other):
+    """Writes the rows whose prompt is non-empty and in no other file (nor earlier in this one), adding them to every_other."""
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            if not r["prompt"] or r["prompt"] in every_other: continue
+            every_other.add(r["prompt"])
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
 every_other = set(seen)  # public train + first held-out + hand-written train (seen) ...
 every_other |= {json.loads(l)["prompt"] for l in open(f"{OUT}/../router-heldout.jsonl", encoding="utf-8") if l.strip()}
-with open(f"{OUT}/public-heldout2.jsonl", "w", encoding="utf-8") as f:
-    for r in heldout2:
-        if not r["prompt"] or r["prompt"] in every_other: continue
-        every_other.add(r["prompt"])
-        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+write_unseen(f"{OUT}/public-heldout2.jsonl", heldout2, every_other)
 
 # Second round: the first held-out set became development data. Its rows from sources whose partitions the second
 # held-out set does not touch (directly, or through MGSM's translations of GSM8K test) may be trained on; xSID test,
@@ -274,11 +278,7 @@ add(heldout3, sorted({clean(d["question"]) for d in belle if d["class"] in ("cod
 add(heldout3, sample([clean(d["question"]) for d in belle if d["class"] not in ("code", "math")], 250, 46), "cloud", "zh", "belle-eval-zh")
 
 every_other |= {json.loads(l)["prompt"] for l in open(f"{OUT}/public-heldout2.jsonl", encoding="utf-8") if l.strip()}
-with open(f"{OUT}/public-heldout3.jsonl", "w", encoding="utf-8") as f:
-    for r in heldout3:
-        if not r["prompt"] or r["prompt"] in every_other: continue
-        every_other.add(r["prompt"])
-        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+write_unseen(f"{OUT}/public-heldout3.jsonl", heldout3, every_other)
 
 # Third round: the second held-out set became development data. Its rows from sources whose partitions the third
 # held-out set does not sample (MGSM, CMATH, CodeAlpaca 2k, GT DoReMiTI) may be trained on, and so may the first
