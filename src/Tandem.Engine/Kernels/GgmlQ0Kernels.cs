@@ -185,6 +185,15 @@ public static unsafe partial class GgmlQ0Dot
     internal static Vector512<T> BothHalves<T>(Vector256<T> v) =>
         Avx512F.InsertVector256(v.AsUInt64().ToVector512Unsafe(), v.AsUInt64(), 1).As<ulong, T>();
 
+    /// <summary>
+    /// 32 bytes at <paramref name="p"/> in both halves of a 512-bit register. Not <c>Avx512F.BroadcastVector256ToVector512</c>:
+    /// .NET 10.0.12 encodes that instruction's memory operand with a compressed displacement scaled for 16-byte units
+    /// while the CPU scales it by 32, so at an address [reg + 16k] (k ≥ 1) it reads [reg + 32k] — wrong data, silently.
+    /// A load and one insert are always right (checked in KernelBroadcastTests).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> BroadcastHalf(void* p) => BothHalves(Vector256.Load((byte*)p));
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<sbyte> Nibbles(byte* qs)
     {

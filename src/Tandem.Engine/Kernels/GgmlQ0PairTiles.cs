@@ -282,7 +282,7 @@ public static unsafe partial class GgmlQ0Dot
         for (int ib = 0; ib < nb; ib++)
         {
             byte* block = y + ib * 34L, pair = layout + ib * PairBytes;
-            TLayout.LayOut(Avx512F.BroadcastVector256ToVector512((ulong*)(block + 2)).AsSByte(), pair);
+            TLayout.LayOut(BroadcastHalf(block + 2).AsSByte(), pair);
             *(Vector512<float>*)(pair + 64) = Vector512.Create(HalfTable.ToF32(*(ushort*)block));
         }
         return layout;
