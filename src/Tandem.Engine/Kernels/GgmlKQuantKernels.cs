@@ -548,6 +548,77 @@ public static unsafe class GgmlKQuantDot
     }
 
     /// <summary>
+    /// <see cref="VecDotQ6KAvx2"/> for two rows and one token: row <paramref name="first"/> in the lower 256 bits of
+    /// each register and the next row in the upper, the token's quants in both. Each half keeps that dot's integer sums
+    /// and float chain, so both results are identical to it, with the 6-bit decode and the multiplies done once for the
+    /// two rows; each pair of scales comes from the two rows' widened scales by one word permute. The rows four pairs
+    /// ahead are prefetched (two rows read side by side are not followed by the hardware prefetchers from DRAM).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void VecDotQ6KTwoRows(byte* first, long rowBytes, BlockQ8_K* y, int nb, float* results)
+    {
+        var x = (BlockQ6_K*)first;
+        var z = (BlockQ6_K*)(first + rowBytes);
+        byte* ahead = first + 8 * rowBytes;
+        var m3 = Vector512.Create((byte)3);
+        var m15 = Vector512.Create((byte)15);
+        var m12 = Vector512.Create((byte)12);
+        var m48 = Vector512.Create((byte)48);
+        var m192 = Vector512.Create((byte)192);
+        var acc = Vector512<float>.Zero;
+        for (int i = 0; i < nb; i++)
+        {
+            if (Sse.IsSupported)
+                for (int line = 0; line < sizeof(BlockQ6_K); line += 64)
+                {
+                    Sse.Prefetch0(ahead + i * sizeof(BlockQ6_K) + line);
+                    Sse.Prefetch0(ahead + rowBytes + i * sizeof(BlockQ6_K) + line);
+                }
+            var d = Vector512.Create(y[i].D) * Avx512F.InsertVector256(Vector256.Create(HalfTable.ToF32(x[i].D)).ToVector512Unsafe(), Vector256.Create(HalfTable.ToF32(z[i].D)), 1);
+            var scales16 = Avx512F.InsertVector256(Avx2.ConvertToVector256Int16(x[i].Scales).ToVector512Unsafe(), Avx2.ConvertToVector256Int16(z[i].Scales), 1);
+            var q8sclsub = Avx512F.ShiftLeftLogical(Avx512BW.MultiplyAddAdjacent(GgmlQ0Dot.BroadcastHalf(y[i].BSums).AsInt16(), scales16), 5);
+            var sumi = Vector512<int>.Zero;
+            for (int j = 0; j < 2; j++)
+            {
+                var b1 = TwoRows(x[i].Ql + 64 * j, z[i].Ql + 64 * j);
+                var b2 = TwoRows(x[i].Ql + 64 * j + 32, z[i].Ql + 64 * j + 32);
+                var bh = TwoRows(x[i].Qh + 32 * j, z[i].Qh + 32 * j);
+                var h0 = Avx512BW.ShiftLeftLogical((bh & m3).AsUInt16(), 4).AsByte();
+                var h1 = Avx512BW.ShiftLeftLogical((bh & m12).AsUInt16(), 2).AsByte();
+                var h2 = bh & m48;
+                var h3 = Avx512BW.ShiftRightLogical((bh & m192).AsUInt16(), 2).AsByte();
+                var q0 = (b1 & m15) | h0;
+                var q1 = (b2 & m15) | h1;
+                var q2 = (Avx512BW.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & m15) | h2;
+                var q3 = (Avx512BW.ShiftRightLogical(b2.AsUInt16(), 4).AsByte() & m15) | h3;
+                sbyte* q8j = y[i].Qs + 128 * j;
+                var p0 = Avx512BW.MultiplyAddAdjacent(ScalePair(scales16, 8 * j), Avx512BW.MultiplyAddAdjacent(q0, GgmlQ0Dot.BroadcastHalf(q8j).AsSByte()));
+                var p1 = Avx512BW.MultiplyAddAdjacent(ScalePair(scales16, 8 * j + 2), Avx512BW.MultiplyAddAdjacent(q1, GgmlQ0Dot.BroadcastHalf(q8j + 32).AsSByte()));
+                var p2 = Avx512BW.MultiplyAddAdjacent(ScalePair(scales16, 8 * j + 4), Avx512BW.MultiplyAddAdjacent(q2, GgmlQ0Dot.BroadcastHalf(q8j + 64).AsSByte()));
+                var p3 = Avx512BW.MultiplyAddAdjacent(ScalePair(scales16, 8 * j + 6), Avx512BW.MultiplyAddAdjacent(q3, GgmlQ0Dot.BroadcastHalf(q8j + 96).AsSByte()));
+                sumi += p0 + p1;
+                sumi += p2 + p3;
+            }
+            sumi -= q8sclsub;
+            acc = Vector512.FusedMultiplyAdd(d, Vector512.ConvertToSingle(sumi), acc);
+        }
+        results[0] = Hsum8(acc.GetLower());
+        results[1] = Hsum8(acc.GetUpper());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<byte> TwoRows(byte* first, byte* second) =>
+        Avx512F.InsertVector256(Vector256.Load(first).ToVector512Unsafe(), Vector256.Load(second), 1);
+
+    /// <summary>Scale2(sc[k], sc[k + 1]) of each half's row: words k (×8) and k + 1 (×8) of the lower 16, the same of the upper 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<short> ScalePair(Vector512<short> scales16, int k)
+    {
+        var pair = Vector256.Create(Vector128.Create((short)k), Vector128.Create((short)(k + 1)));
+        return Avx512BW.PermuteVar32x16(scales16, Avx512F.InsertVector256(pair.ToVector512Unsafe(), pair + Vector256.Create((short)16), 1));
+    }
+
+    /// <summary>
     /// <see cref="VecDotQ6K"/> for one weight row and four tokens: the 6-bit quants of each half super-block are decoded
     /// once for the four tokens; each token's eight float lanes follow exactly the single-token chain.
     /// </summary>
@@ -742,6 +813,8 @@ public static unsafe class GgmlKQuantDot
         /// <summary>One row × four tokens (AVX2) straight from the Q8_K activations.</summary>
         static abstract void Row4(byte* row, int blocks, byte* a, long ys, float* o, long os, float bias);
         static abstract float Dot(byte* row, byte* a, int n);
+        /// <summary><see cref="Dot"/> of rows <paramref name="first"/> and first + rowBytes against one token: results[0], results[1].</summary>
+        static abstract void DotTwo(byte* first, long rowBytes, byte* a, int n, float* results);
     }
 
     readonly struct Q6KTiles : IKQuantTiles
@@ -749,6 +822,12 @@ public static unsafe class GgmlKQuantDot
         public static void Row8(byte* row, in Q8KPairGroup group, float* o, long os, float bias) => VecDotQ6KRow8Avx512((BlockQ6_K*)row, group, o, os, bias);
         public static void Row4(byte* row, int blocks, byte* a, long ys, float* o, long os, float bias) => VecDotQ6KRow4((BlockQ6_K*)row, blocks, a, ys, o, os, bias);
         public static float Dot(byte* row, byte* a, int n) => VecDotQ6K(row, a, n);
+        public static void DotTwo(byte* first, long rowBytes, byte* a, int n, float* results)
+        {
+            if (UseAvx2 && Avx512BW.IsSupported) { VecDotQ6KTwoRows(first, rowBytes, (BlockQ8_K*)a, n / QK.K, results); return; }
+            results[0] = VecDotQ6K(first, a, n);
+            results[1] = VecDotQ6K(first + rowBytes, a, n);
+        }
     }
 
     /// <summary>Rows × tokens for a K-quant: groups of eight tokens through <see cref="IKQuantTiles.Row8"/> (AVX-512),
@@ -768,14 +847,26 @@ public static unsafe class GgmlKQuantDot
             }
         }
         int tiled = UseAvx2 ? done + (tokens - done) / 4 * 4 : done;
-        for (int r = rowStart; r < rowEnd; r++)
+        for (int r = rowStart; r < rowEnd && done < tiled; r++)
         {
             byte* row = op.Weights + r * op.RowBytes;
             float bias = op.Bias is null ? 0f : op.Bias[r];
             for (int t = done; t < tiled; t += 4)
                 T.Row4(row, nb, op.Activations + t * ys, ys, op.Output + t * os + r, os, bias);
-            for (int t = tiled; t < tokens; t++)
-                op.Output[t * os + r] = T.Dot(row, op.Activations + t * ys, op.N) + bias;
+        }
+        float* two = stackalloc float[2];
+        for (int t = tiled; t < tokens; t++)
+        {
+            byte* a = op.Activations + t * ys;
+            float* o = op.Output + t * os;
+            int r = rowStart;
+            for (; r + 2 <= rowEnd; r += 2)
+            {
+                T.DotTwo(op.Weights + r * op.RowBytes, op.RowBytes, a, op.N, two);
+                o[r] = two[0] + (op.Bias is null ? 0f : op.Bias[r]);
+                o[r + 1] = two[1] + (op.Bias is null ? 0f : op.Bias[r + 1]);
+            }
+            if (r < rowEnd) o[r] = T.Dot(op.Weights + r * op.RowBytes, a, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
         }
     }
 

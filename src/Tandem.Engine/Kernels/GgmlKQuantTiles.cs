@@ -26,6 +26,11 @@ public static unsafe partial class GgmlKQuant2Dot
         public static void Row8(byte* row, in GgmlKQuantDot.Q8KPairGroup group, float* o, long os, float bias) => Q5KRow8Avx512((BlockQ5_K*)row, group, o, os, bias);
         public static void Row4(byte* row, int blocks, byte* a, long ys, float* o, long os, float bias) => Q5KRow4((BlockQ5_K*)row, blocks, a, ys, o, os, bias);
         public static float Dot(byte* row, byte* a, int n) => VecDotQ5K(row, a, n);
+        public static void DotTwo(byte* first, long rowBytes, byte* a, int n, float* results)
+        {
+            results[0] = VecDotQ5K(first, a, n);
+            results[1] = VecDotQ5K(first + rowBytes, a, n);
+        }
     }
 
     /// <summary>The 5-bit quants of 32-element runs 2j (low nibbles) and 2j+1 (high nibbles) of a super-block.</summary>
