@@ -17,16 +17,17 @@ public unsafe interface IOffsetBlock32 : GgmlQ0Dot.IBlock32
     static abstract byte Offset { get; }
 }
 
-/// <summary>
-/// One weight row's block, ready for the 512-bit pair steps, and how a token pair's activation block is laid out for
-/// it. A step yields, for two tokens side by side, the vec_dot's eight integer lanes (Σ x·y over four elements).
-/// </summary>
+/// <summary>How a token pair's activation block is laid out for a row form's steps (or one token in both halves, for a GEMV).</summary>
 public unsafe interface IPairLayout
 {
     /// <summary>Lays out what a row form's step reads of a token pair's quants: 64 bytes at <paramref name="pair"/> and 64 at pair + 128 (the scales sit between).</summary>
     static abstract void LayOut(Vector512<sbyte> pairQuants, byte* pair);
 }
 
+/// <summary>
+/// One weight row's block, ready for the 512-bit pair steps, and how a token pair's activation block is laid out for
+/// it. A step yields, for two tokens side by side, the vec_dot's eight integer lanes (Σ x·y over four elements).
+/// </summary>
 public unsafe interface IPairRow<TSelf> : IPairLayout where TSelf : struct, IPairRow<TSelf>
 {
     static abstract TSelf Load(byte* block);
