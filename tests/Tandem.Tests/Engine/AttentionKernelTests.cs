@@ -10,7 +10,7 @@ public class AttentionKernelTests
     [InlineData(128, 128)]
     [InlineData(80, 80)]   // a tail after the 64-element steps
     [InlineData(32, 48)]   // no whole step at all
-    [InlineData(128, 64)]  // 64-wide values (the register-accumulator path) behind wider keys
+    [InlineData(128, 64)]  // values narrower than keys
     public void HeadEqualsTheScalarReference(int headDim, int valueDim)
     {
         var rng = new Random(headDim * 31 + valueDim);
