@@ -574,8 +574,8 @@ public static unsafe class GgmlKQuantDot
                     Sse.Prefetch0(ahead + i * sizeof(BlockQ6_K) + line);
                     Sse.Prefetch0(ahead + rowBytes + i * sizeof(BlockQ6_K) + line);
                 }
-            var d = Vector512.Create(y[i].D) * Avx512F.InsertVector256(Vector256.Create(HalfTable.ToF32(x[i].D)).ToVector512Unsafe(), Vector256.Create(HalfTable.ToF32(z[i].D)), 1);
-            var scales16 = Avx512F.InsertVector256(Avx2.ConvertToVector256Int16(x[i].Scales).ToVector512Unsafe(), Avx2.ConvertToVector256Int16(z[i].Scales), 1);
+            var d = Vector512.Create(y[i].D) * GgmlQ0Dot.Halves(Vector256.Create(HalfTable.ToF32(x[i].D)), Vector256.Create(HalfTable.ToF32(z[i].D)));
+            var scales16 = GgmlQ0Dot.Halves(Avx2.ConvertToVector256Int16(x[i].Scales), Avx2.ConvertToVector256Int16(z[i].Scales));
             var q8sclsub = Avx512F.ShiftLeftLogical(Avx512BW.MultiplyAddAdjacent(GgmlQ0Dot.BroadcastHalf(y[i].BSums).AsInt16(), scales16), 5);
             var sumi = Vector512<int>.Zero;
             for (int j = 0; j < 2; j++)
@@ -608,14 +608,14 @@ public static unsafe class GgmlKQuantDot
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<byte> TwoRows(byte* first, byte* second) =>
-        Avx512F.InsertVector256(Vector256.Load(first).ToVector512Unsafe(), Vector256.Load(second), 1);
+        GgmlQ0Dot.Halves(Vector256.Load(first), Vector256.Load(second));
 
     /// <summary>Scale2(sc[k], sc[k + 1]) of each half's row: words k (×8) and k + 1 (×8) of the lower 16, the same of the upper 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<short> ScalePair(Vector512<short> scales16, int k)
     {
         var pair = Vector256.Create(Vector128.Create((short)k), Vector128.Create((short)(k + 1)));
-        return Avx512BW.PermuteVar32x16(scales16, Avx512F.InsertVector256(pair.ToVector512Unsafe(), pair + Vector256.Create((short)16), 1));
+        return Avx512BW.PermuteVar32x16(scales16, GgmlQ0Dot.Halves(pair, pair + Vector256.Create((short)16)));
     }
 
     /// <summary>

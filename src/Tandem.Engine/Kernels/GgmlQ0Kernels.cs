@@ -182,8 +182,12 @@ public static unsafe partial class GgmlQ0Dot
     /// to two inserts into a stale register, a false dependency inside the tiles' loops.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<T> BothHalves<T>(Vector256<T> v) =>
-        Avx512F.InsertVector256(v.AsUInt64().ToVector512Unsafe(), v.AsUInt64(), 1).As<ulong, T>();
+    internal static Vector512<T> BothHalves<T>(Vector256<T> v) => Halves(v, v);
+
+    /// <summary><paramref name="lower"/> and <paramref name="upper"/> as one 512-bit register, with one insert (see <see cref="BothHalves{T}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<T> Halves<T>(Vector256<T> lower, Vector256<T> upper) =>
+        Avx512F.InsertVector256(lower.AsUInt64().ToVector512Unsafe(), upper.AsUInt64(), 1).As<ulong, T>();
 
     /// <summary>
     /// 32 bytes at <paramref name="p"/> in both halves of a 512-bit register. Not <c>Avx512F.BroadcastVector256ToVector512</c>:

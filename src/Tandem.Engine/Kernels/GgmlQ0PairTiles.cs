@@ -74,8 +74,8 @@ public static unsafe partial class GgmlQ0Dot
         public static Vector512<byte> UnsignedTwo(byte* first, byte* second)
         {
             BlockQ5_0* a = (BlockQ5_0*)first, b = (BlockQ5_0*)second;
-            if (!Avx512Vbmi.IsSupported) return Avx512F.InsertVector256(Unsigned(first).ToVector512Unsafe(), Unsigned(second), 1);
-            var qh = Avx512F.InsertVector256(Vector256.Create(*(uint*)a->Qh).ToVector512Unsafe(), Vector256.Create(*(uint*)b->Qh), 1);
+            if (!Avx512Vbmi.IsSupported) return Halves(Unsigned(first), Unsigned(second));
+            var qh = Halves(Vector256.Create(*(uint*)a->Qh), Vector256.Create(*(uint*)b->Qh));
             return SplitNibbles(TwoQuarters(a->Qs, b->Qs)) | FifthBits(qh);
         }
     }
@@ -110,7 +110,7 @@ public static unsafe partial class GgmlQ0Dot
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<uint> TwoQuarters(byte* first, byte* second) =>
-        Avx512F.InsertVector256(Avx2.BroadcastVector128ToVector256((uint*)first).ToVector512Unsafe(), Avx2.BroadcastVector128ToVector256((uint*)second), 1);
+        Halves(Avx2.BroadcastVector128ToVector256((uint*)first), Avx2.BroadcastVector128ToVector256((uint*)second));
 
     /// <summary>
     /// Offset types with the offset taken out of the weights: a lane Σ (q − o)·y is exactly Σ q·y − o·Σ y, so the
@@ -254,13 +254,12 @@ public static unsafe partial class GgmlQ0Dot
             {
                 long wo = ib * T.Size;
                 Prefetch(ahead + wo, op.RowBytes, rows: 2);
-                var x = Avx512F.InsertVector256(T.Quants(first + wo).ToVector512Unsafe(), T.Quants(second + wo), 1);
+                var x = Halves(T.Quants(first + wo), T.Quants(second + wo));
                 var signed = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<sbyte>.Zero), *(Vector512<sbyte>*)(p + 128), *(Vector512<sbyte>*)p);
                 var lanes = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(x), signed), Vector512.Create((short)1));
                 acc = Avx512F.FusedMultiplyAdd(TwoScales(first + wo, second + wo) * *(Vector512<float>*)(p + 64), Avx512F.ConvertToVector512Single(lanes), acc);
             }
-            o[r] = Hsum8(acc.GetLower()) + (op.Bias is null ? 0f : op.Bias[r]);
-            o[r + 1] = Hsum8(acc.GetUpper()) + (op.Bias is null ? 0f : op.Bias[r + 1]);
+            StoreRowPair(o, op.Bias, r, acc);
         }
         if (pairedRowEnd < rowEnd)
             o[pairedRowEnd] = LanesAvx2<T>(op.Weights + pairedRowEnd * op.RowBytes, y, op.N) + (op.Bias is null ? 0f : op.Bias[pairedRowEnd]);
@@ -289,10 +288,18 @@ public static unsafe partial class GgmlQ0Dot
         return layout;
     }
 
+    /// <summary>A GEMV row pair's outputs: rows r (the lower half's chain) and r + 1 (the upper's), each plus its bias.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreRowPair(float* o, float[]? bias, int r, Vector512<float> acc)
+    {
+        o[r] = Hsum8(acc.GetLower()) + (bias is null ? 0f : bias[r]);
+        o[r + 1] = Hsum8(acc.GetUpper()) + (bias is null ? 0f : bias[r + 1]);
+    }
+
     /// <summary>Two rows' block scales, <paramref name="first"/>'s over the lower half and <paramref name="second"/>'s over the upper.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> TwoScales(byte* first, byte* second) =>
-        Avx512F.InsertVector256(Vector256.Create(HalfTable.ToF32(*(ushort*)first)).ToVector512Unsafe(), Vector256.Create(HalfTable.ToF32(*(ushort*)second)), 1);
+        Halves(Vector256.Create(HalfTable.ToF32(*(ushort*)first)), Vector256.Create(HalfTable.ToF32(*(ushort*)second)));
 
     // A row pair's blocks pass quickly in a GEMV (each serves one token), so it fetches further ahead than the tiles:
     // from DRAM, 2 row pairs ahead gave 19 GMAC/s per thread, 4 gave 23–24, 8 no more.
@@ -326,10 +333,8 @@ public static unsafe partial class GgmlQ0Dot
                 acc = Step(OffsetRow<T>.LoadTwo(first + wo, second + wo), p, acc);
                 acc2 = Step(OffsetRow<T>.LoadTwo(third + wo, fourth + wo), p, acc2);
             }
-            o[r] = Hsum8(acc.GetLower()) + (op.Bias is null ? 0f : op.Bias[r]);
-            o[r + 1] = Hsum8(acc.GetUpper()) + (op.Bias is null ? 0f : op.Bias[r + 1]);
-            o[r + 2] = Hsum8(acc2.GetLower()) + (op.Bias is null ? 0f : op.Bias[r + 2]);
-            o[r + 3] = Hsum8(acc2.GetUpper()) + (op.Bias is null ? 0f : op.Bias[r + 3]);
+            StoreRowPair(o, op.Bias, r, acc);
+            StoreRowPair(o, op.Bias, r + 2, acc2);
         }
         for (; r < pairedRowEnd; r += 2)
         {
@@ -338,8 +343,7 @@ public static unsafe partial class GgmlQ0Dot
             byte* p = layout;
             for (int ib = 0; ib < nb; ib++, p += PairBytes)
                 acc = Step(OffsetRow<T>.LoadTwo(first + ib * T.Size, second + ib * T.Size), p, acc);
-            o[r] = Hsum8(acc.GetLower()) + (op.Bias is null ? 0f : op.Bias[r]);
-            o[r + 1] = Hsum8(acc.GetUpper()) + (op.Bias is null ? 0f : op.Bias[r + 1]);
+            StoreRowPair(o, op.Bias, r, acc);
         }
         if (pairedRowEnd < rowEnd)
             o[pairedRowEnd] = LanesAvx2<T>(op.Weights + pairedRowEnd * op.RowBytes, y, op.N) + (op.Bias is null ? 0f : op.Bias[pairedRowEnd]);
