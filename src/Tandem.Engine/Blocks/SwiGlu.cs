@@ -1,3 +1,7 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Tandem.Engine.Blocks;
 
 /// <summary>
@@ -18,21 +22,56 @@ public static class SwiGlu
         {
             var g = gate.Slice(start, width);
             var u = up.Slice(start, width);
-            int i = 0;
-            for (; i + Lanes <= width; i++)
-            {
-                for (int end = i + Lanes; i < end; i++)
-                {
-                    float x = g[i];
-                    g[i] = x / (1f + ExpApprox(0f - x)) * u[i];
-                }
-                i--;
-            }
-            for (; i < width; i++)
-            {
-                float x = g[i];
-                g[i] = x / (1f + MathF.Exp(-x)) * u[i];
-            }
+            int i = Avx512F.IsSupported ? Groups512(g, u) : Groups(g, u);
+            Tail(g, u, i);
+        }
+    }
+
+    /// <summary>The scalar reference of <see cref="Apply(Span{float}, ReadOnlySpan{float}, int)"/>, one element at a time.</summary>
+    public static void ApplyReference(Span<float> gate, ReadOnlySpan<float> up, int width)
+    {
+        for (int start = 0; start < gate.Length; start += width)
+        {
+            var g = gate.Slice(start, width);
+            var u = up.Slice(start, width);
+            Tail(g, u, Groups(g, u));
+        }
+    }
+
+    /// <summary>The whole groups of 16, one element at a time; returns where the tail starts.</summary>
+    static int Groups(Span<float> g, ReadOnlySpan<float> u)
+    {
+        int whole = g.Length / Lanes * Lanes;
+        for (int i = 0; i < whole; i++)
+        {
+            float x = g[i];
+            g[i] = x / (1f + ExpApprox(0f - x)) * u[i];
+        }
+        return whole;
+    }
+
+    /// <summary>The whole groups of 16 as ggml's AVX-512 ggml_v_silu computes them, 16 lanes at a time (e^x was a
+    /// quarter of a feed-forward prepare's time done one lane at a time).</summary>
+    static int Groups512(Span<float> g, ReadOnlySpan<float> u)
+    {
+        ref float gate = ref MemoryMarshal.GetReference(g);
+        ref float up = ref MemoryMarshal.GetReference(u);
+        int whole = g.Length / Lanes * Lanes;
+        for (int i = 0; i < whole; i += Lanes)
+        {
+            var x = Vector512.LoadUnsafe(ref gate, (nuint)i);
+            var silu = x / (Vector512<float>.One + ExpApprox(Vector512<float>.Zero - x));
+            (silu * Vector512.LoadUnsafe(ref up, (nuint)i)).StoreUnsafe(ref gate, (nuint)i);
+        }
+        return whole;
+    }
+
+    static void Tail(Span<float> g, ReadOnlySpan<float> u, int from)
+    {
+        for (int i = from; i < g.Length; i++)
+        {
+            float x = g[i];
+            g[i] = x / (1f + MathF.Exp(-x)) * u[i];
         }
     }
 
@@ -52,6 +91,25 @@ public static class SwiGlu
             u,
             MathF.FusedMultiplyAdd(C1, b, 1.0f));
         return MathF.ScaleB(j, (int)n);
+    }
+
+    /// <summary><see cref="ExpApprox(float)"/> in 16 lanes, step for step (vscalefps is ggml's 2^n scaling). Needs AVX-512F.</summary>
+    public static Vector512<float> ExpApprox(Vector512<float> x)
+    {
+        var shift = Vector512.Create(Shift);
+        var n = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), shift) - shift;
+        var b = Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2Low), Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2High), x));
+        var u = b * b;
+        var j = Vector512.FusedMultiplyAdd(
+            Vector512.FusedMultiplyAdd(Vector512.FusedMultiplyAdd(Vector512.Create(C5), b, Vector512.Create(C4)), u,
+                Vector512.FusedMultiplyAdd(Vector512.Create(C3), b, Vector512.Create(C2))),
+            u,
+            Vector512.FusedMultiplyAdd(Vector512.Create(C1), b, Vector512<float>.One));
+        var result = Avx512F.Scale(j, n);
+        var saturated = Vector512.GreaterThan(Vector512.Abs(n), Vector512.Create(192f));
+        if (saturated == Vector512<float>.Zero) return result;
+        var limit = Vector512.ConditionalSelect(Vector512.LessThanOrEqual(n, Vector512<float>.Zero), Vector512<float>.Zero, Vector512.Create(float.PositiveInfinity));
+        return Vector512.ConditionalSelect(saturated, limit, result);
     }
 
     // ggml's constants, by bit pattern (C# has no hexadecimal float literals).

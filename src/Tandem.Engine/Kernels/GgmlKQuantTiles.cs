@@ -23,7 +23,8 @@ public static unsafe partial class GgmlKQuant2Dot
 
     readonly struct Q5KTiles : GgmlKQuantDot.IKQuantTiles
     {
-        public static void Row8(byte* row, in GgmlKQuantDot.Q8KPairGroup group, float* o, long os, float bias) => Q5KRow8Avx512((BlockQ5_K*)row, group, o, os, bias);
+        public static void Row8<TFetch>(byte* row, in GgmlKQuantDot.Q8KPairGroup group, float* o, long os, float bias) where TFetch : struct, GgmlKQuantDot.IRowFetch
+            => Q5KRow8Avx512<TFetch>((BlockQ5_K*)row, group, o, os, bias);
         public static void Row4(byte* row, int blocks, byte* a, long ys, float* o, long os, float bias) => Q5KRow4((BlockQ5_K*)row, blocks, a, ys, o, os, bias);
         public static float Dot(byte* row, byte* a, int n) => VecDotQ5K(row, a, n);
         public static void DotTwo(byte* first, long rowBytes, byte* a, int n, float* results)
@@ -57,7 +58,7 @@ public static unsafe partial class GgmlKQuant2Dot
     /// (lane = token).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Q5KRow8Avx512(BlockQ5_K* x, in GgmlKQuantDot.Q8KPairGroup g, float* o, long os, float bias)
+    static void Q5KRow8Avx512<TFetch>(BlockQ5_K* x, in GgmlKQuantDot.Q8KPairGroup g, float* o, long os, float bias) where TFetch : struct, GgmlKQuantDot.IRowFetch
     {
         uint* utmp = stackalloc uint[4];
         float* summs = stackalloc float[8];
@@ -65,6 +66,7 @@ public static unsafe partial class GgmlKQuant2Dot
         var mins = Vector256<float>.Zero;
         for (int i = 0; i < g.Blocks; i++, x++)
         {
+            GgmlKQuantDot.PrefetchAhead<TFetch, BlockQ5_K>(x, g.Blocks);
             GgmlKQuantDot.UnpackScalesMins(x->Scales, utmp);
             byte* sc = (byte*)utmp;
             var minPattern = MinsTwice(utmp);
