@@ -1,6 +1,9 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Tandem.Engine.Kernels;
 
 namespace Tandem.Engine.Blocks;
 
@@ -118,10 +121,30 @@ public static class Attention
         /// <summary>Widens positions [0, positions) of one KV head from the F16 cache rows into <see cref="Keys"/> and <see cref="Values"/>.</summary>
         public void Widen(ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values, in HeadGeometry g, int positions)
         {
+            WidenRows(keys, g.KeyStride, g.KeyOffset, g.HeadDim, Keys, positions);
+            WidenRows(values, g.ValueStride, g.ValueOffset, g.ValueDim, Values, positions);
+        }
+
+        // A batch's attention widens every cached row of every KV head once per layer (8 sequences × 100 positions × 24
+        // layers: ~77,000 rows a step), so the per-row call of TensorPrimitives cost more than the conversion itself.
+        static void WidenRows(ReadOnlySpan<Half> cache, int stride, int offset, int width, float[] target, int positions)
+        {
+            if (positions == 0) return;
+            if ((long)(positions - 1) * stride + offset + width > cache.Length)
+                throw new ArgumentOutOfRangeException(nameof(positions), positions, $"the cache holds {cache.Length} halves, fewer than {positions} rows of stride {stride} need");
+            if (!Avx512F.IsSupported || width % 16 != 0)
+            {
+                for (int j = 0; j < positions; j++)
+                    TensorPrimitives.ConvertToSingle(cache.Slice(j * stride + offset, width), target.AsSpan(j * width, width));
+                return;
+            }
+            ref ushort source = ref Unsafe.As<Half, ushort>(ref MemoryMarshal.GetReference(cache));
+            ref float widened = ref MemoryMarshal.GetArrayDataReference(target);
             for (int j = 0; j < positions; j++)
             {
-                TensorPrimitives.ConvertToSingle(keys.Slice(j * g.KeyStride + g.KeyOffset, g.HeadDim), Keys.AsSpan(j * g.HeadDim, g.HeadDim));
-                TensorPrimitives.ConvertToSingle(values.Slice(j * g.ValueStride + g.ValueOffset, g.ValueDim), Values.AsSpan(j * g.ValueDim, g.ValueDim));
+                nuint from = (nuint)(j * stride + offset), to = (nuint)(j * width);
+                for (int e = 0; e < width; e += 16)
+                    HalfLanes.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref source, from + (nuint)e))).StoreUnsafe(ref widened, to + (nuint)e);
             }
         }
     }
@@ -148,7 +171,7 @@ public static class Attention
         int hd = geometry.HeadDim, vd = geometry.ValueDim;
         var q = scratch.Query.AsSpan(0, hd);
         var acc = scratch.Accumulator.AsSpan(0, vd);
-        for (int i = 0; i < hd; i++) q[i] = (float)(Half)query[i];
+        RoundQuery(query, q);
         acc.Clear();
         var keys = scratch.Keys;
         var values = scratch.Values;
@@ -221,6 +244,19 @@ public static class Attention
         return (rounded | sign).AsSingle();
     }
 
+    /// <summary>q ← (float)(Half)query, 16 lanes at a time (one at a time the software conversions both ways cost as much as the head's dots).</summary>
+    static void RoundQuery(ReadOnlySpan<float> query, Span<float> q)
+    {
+        int n = q.Length, i = 0;
+        ref float source = ref MemoryMarshal.GetReference(query);
+        ref float target = ref MemoryMarshal.GetReference(q);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= n; i += 16)
+                RoundToHalf(Vector512.LoadUnsafe(ref source, (nuint)i)).StoreUnsafe(ref target, (nuint)i);
+        for (; i < n; i++) q[i] = (float)(Half)query[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void ScaleRounded(Span<float> acc, float scale)
     {
         int n = acc.Length, i = 0;
@@ -232,6 +268,7 @@ public static class Attention
     }
 
     /// <summary><see cref="MultiplyAddF16"/> on widened values: FMA over whole 64-element steps, multiply then add on the tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void MultiplyAddRounded(Span<float> acc, ReadOnlySpan<float> v, float w)
     {
         int n = acc.Length, blocked = n & ~63;
@@ -252,7 +289,7 @@ public static class Attention
         for (int i = blocked; i < n; i++) acc[i] = (float)(Half)(acc[i] + v[i] * w);
     }
     /// <summary><see cref="DotF16"/> on widened values: 64 lanes fed by FMA per step, combined and reduced in ggml's order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float DotWidened(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
     {
         int n = x.Length, blocked = n & ~63;
