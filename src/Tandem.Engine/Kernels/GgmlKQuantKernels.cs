@@ -36,6 +36,19 @@ public static unsafe class GgmlKQuantDot
         utmp[0] = u0 & KMask1;
     }
 
+    /// <summary>
+    /// <see cref="UnpackScalesMins"/> into registers: the eight scales (bytes of <paramref name="scales"/>) and the eight
+    /// mins. Vector code widens these with a register move; reading the bytes back from a stack buffer that four 32-bit
+    /// stores just wrote cannot be store-forwarded and stalls the load until the stores retire.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void UnpackScalesMins(byte* packed, out ulong scales, out ulong mins)
+    {
+        uint u0 = Unsafe.ReadUnaligned<uint>(packed), u1 = Unsafe.ReadUnaligned<uint>(packed + 4), u2 = Unsafe.ReadUnaligned<uint>(packed + 8);
+        scales = (u0 & KMask1) | (ulong)((u2 & KMask2) | (((u0 >> 6) & KMask3) << 4)) << 32;
+        mins = (u1 & KMask1) | (ulong)(((u2 >> 4) & KMask2) | (((u1 >> 6) & KMask3) << 4)) << 32;
+    }
+
     /// <summary>Horizontal sum in the order of ggml's hsum_float_8: 128-bit halves, then (0+2)+(1+3).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float Hsum8(Vector256<float> v)
@@ -149,18 +162,16 @@ public static unsafe class GgmlKQuantDot
         var x = (BlockQ4_K*)w;
         var y = (BlockQ8_K*)a;
         int nb = n / QK.K;
-        uint* utmp = stackalloc uint[4];
         var acc = Vector256<float>.Zero;
         var accM = Vector128<float>.Zero;
         for (int i = 0; i < nb; i++)
         {
             float d = y[i].D * HalfTable.ToF32(x[i].D);
             float dmin = -y[i].D * HalfTable.ToF32(x[i].DMin);
-            UnpackScalesMins(x[i].Scales, utmp);
-            byte* sc = (byte*)utmp, mn = sc + 8;
+            UnpackScalesMins(x[i].Scales, out ulong sc, out ulong mn);
             var bsums = Avx.LoadVector256(y[i].BSums);
             var q8s = Ssse3.HorizontalAdd(bsums.GetLower(), bsums.GetUpper());
-            var mins = Sse41.ConvertToVector128Int16(mn);
+            var mins = Sse41.ConvertToVector128Int16(Vector128.CreateScalarUnsafe(mn).AsByte());
             var prod = Sse2.MultiplyAddAdjacent(mins, q8s);
             accM = Vector128.FusedMultiplyAdd(Vector128.Create(dmin), Vector128.ConvertToSingle(prod), accM);
 
@@ -168,7 +179,7 @@ public static unsafe class GgmlKQuantDot
             sbyte* q8 = y[i].Qs;
             var sumi = Vector256<int>.Zero;
             for (int j = 0; j < 4; j++)
-                sumi += Q4KPairLanes(q4 + 32 * j, q8 + 64 * j, sc[2 * j], sc[2 * j + 1]);
+                sumi += Q4KPairLanes(q4 + 32 * j, q8 + 64 * j, (byte)(sc >> 16 * j), (byte)(sc >> 16 * j + 8));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
         }
         float m = (accM[0] + accM[2]) + (accM[1] + accM[3]);
@@ -281,10 +292,11 @@ public static unsafe class GgmlKQuantDot
         readonly byte* _data;
         public readonly int Blocks;
 
-        public Q4KGroup(int superBlocks)
+        /// <summary>Group <paramref name="slot"/> (0 or 1) of the worker's scratch, so that two groups can be laid out side by side.</summary>
+        public Q4KGroup(int superBlocks, int slot = 0)
         {
             Blocks = superBlocks;
-            _data = KernelScratch.Get(superBlocks * SuperBlockBytes);
+            _data = KernelScratch.Get(2 * superBlocks * SuperBlockBytes) + slot * superBlocks * SuperBlockBytes;
         }
 
         public Vector256<float>* Scales(int i) => (Vector256<float>*)(_data + i * SuperBlockBytes);
@@ -324,20 +336,32 @@ public static unsafe class GgmlKQuantDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void NibbleHalfSums(byte* q4, Vector256<sbyte>* groups, out Vector256<int> lo, out Vector256<int> hi)
     {
-        // Four independent chains (integer sums: any grouping is exact) so the dot latency overlaps.
+        // Eight independent chains (integer sums: any grouping is exact), so the multiply-add latency overlaps.
+        Vector256<int> lo0 = default, lo1 = default, lo2 = default, lo3 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default;
+        NibbleSteps(q4, groups, ref lo0, ref lo1, ref lo2, ref lo3, ref hi0, ref hi1, ref hi2, ref hi3);
+        NibbleSteps(q4 + 16, groups + 4, ref lo0, ref lo1, ref lo2, ref lo3, ref hi0, ref hi1, ref hi2, ref hi3);
+        lo = (lo0 + lo1) + (lo2 + lo3);
+        hi = (hi0 + hi1) + (hi2 + hi3);
+    }
+
+    /// <summary>Four groups of four nibble pairs: each group's bytes broadcast, its low and high nibbles dotted against the tokens' quants.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void NibbleSteps(byte* q4, Vector256<sbyte>* groups, ref Vector256<int> lo0, ref Vector256<int> lo1, ref Vector256<int> lo2, ref Vector256<int> lo3,
+        ref Vector256<int> hi0, ref Vector256<int> hi1, ref Vector256<int> hi2, ref Vector256<int> hi3)
+    {
         var m4 = Vector256.Create((byte)0xF);
-        Vector256<int> lo0 = default, lo1 = default, hi0 = default, hi1 = default;
-        for (int m = 0; m < 8; m += 2)
-        {
-            var b0 = Vector256.Create(*(int*)(q4 + 4 * m)).AsByte();
-            var b1 = Vector256.Create(*(int*)(q4 + 4 * m + 4)).AsByte();
-            lo0 = GgmlQ0Dot.UnsignedDot(lo0, b0 & m4, groups[m]);
-            lo1 = GgmlQ0Dot.UnsignedDot(lo1, b1 & m4, groups[m + 1]);
-            hi0 = GgmlQ0Dot.UnsignedDot(hi0, Vector256.ShiftRightLogical(b0.AsUInt16(), 4).AsByte() & m4, groups[8 + m]);
-            hi1 = GgmlQ0Dot.UnsignedDot(hi1, Vector256.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & m4, groups[9 + m]);
-        }
-        lo = lo0 + lo1;
-        hi = hi0 + hi1;
+        var b0 = Vector256.Create(*(int*)q4).AsByte();
+        var b1 = Vector256.Create(*(int*)(q4 + 4)).AsByte();
+        var b2 = Vector256.Create(*(int*)(q4 + 8)).AsByte();
+        var b3 = Vector256.Create(*(int*)(q4 + 12)).AsByte();
+        lo0 = GgmlQ0Dot.UnsignedDot(lo0, b0 & m4, groups[0]);
+        lo1 = GgmlQ0Dot.UnsignedDot(lo1, b1 & m4, groups[1]);
+        lo2 = GgmlQ0Dot.UnsignedDot(lo2, b2 & m4, groups[2]);
+        lo3 = GgmlQ0Dot.UnsignedDot(lo3, b3 & m4, groups[3]);
+        hi0 = GgmlQ0Dot.UnsignedDot(hi0, Vector256.ShiftRightLogical(b0.AsUInt16(), 4).AsByte() & m4, groups[8]);
+        hi1 = GgmlQ0Dot.UnsignedDot(hi1, Vector256.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & m4, groups[9]);
+        hi2 = GgmlQ0Dot.UnsignedDot(hi2, Vector256.ShiftRightLogical(b2.AsUInt16(), 4).AsByte() & m4, groups[10]);
+        hi3 = GgmlQ0Dot.UnsignedDot(hi3, Vector256.ShiftRightLogical(b3.AsUInt16(), 4).AsByte() & m4, groups[11]);
     }
 
     /// <summary>
@@ -348,7 +372,6 @@ public static unsafe class GgmlKQuantDot
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void GemmQ4KRow8Lanes<TFetch>(BlockQ4_K* x, in Q4KGroup group, float* o, long os, float bias) where TFetch : struct, IRowFetch
     {
-        uint* utmp = stackalloc uint[4];
         var acc = Vector256<float>.Zero;
         var accMin = Vector256<float>.Zero;
         for (int i = 0; i < group.Blocks; i++, x++)
@@ -357,21 +380,88 @@ public static unsafe class GgmlKQuantDot
             var yd = *group.Scales(i);
             var ds = Vector256.Create(HalfTable.ToF32(x->D)) * yd;
             var dm = Vector256.Create(HalfTable.ToF32(x->DMin)) * yd;
-            UnpackScalesMins(x->Scales, utmp);
-            byte* sc = (byte*)utmp, mn = sc + 8;
+            UnpackScalesMins(x->Scales, out ulong sc, out ulong mn);
             var bsumPairs = group.BsumPairs(i);
             var groups = group.Groups(i);
             for (int j = 0; j < 4; j++)
             {
                 NibbleHalfSums(x->Qs + 32 * j, groups + 16 * j, out var lo, out var hi);
-                var pairs = lo * Vector256.Create((int)sc[2 * j]) + hi * Vector256.Create((int)sc[2 * j + 1]);
-                var pairMin = Vector256.Create((int)mn[2 * j]) * bsumPairs[2 * j] + Vector256.Create((int)mn[2 * j + 1]) * bsumPairs[2 * j + 1];
+                var pairs = lo * Vector256.Create((int)(byte)(sc >> 16 * j)) + hi * Vector256.Create((int)(byte)(sc >> 16 * j + 8));
+                var pairMin = Vector256.Create((int)(byte)(mn >> 16 * j)) * bsumPairs[2 * j] + Vector256.Create((int)(byte)(mn >> 16 * j + 8)) * bsumPairs[2 * j + 1];
                 acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(pairs), ds, acc);
                 accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(pairMin), dm, accMin);
             }
         }
         var result = acc - accMin + Vector256.Create(bias);
         for (int t = 0; t < 8; t++) o[t * os] = result[t];
+    }
+
+    /// <summary>
+    /// <see cref="GemmQ4KRow8Lanes{TFetch}"/> for sixteen tokens, two laid-out groups of eight: each group of four weight
+    /// nibbles is broadcast and masked once for the sixteen (the decode is most of the work per multiply-add at eight).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void GemmQ4KRow16Lanes<TFetch>(BlockQ4_K* x, in Q4KGroup first, in Q4KGroup second, float* o, long os, float bias) where TFetch : struct, IRowFetch
+    {
+        Vector256<float> acc0 = default, accMin0 = default, acc1 = default, accMin1 = default;
+        for (int i = 0; i < first.Blocks; i++, x++)
+        {
+            PrefetchAhead<TFetch, BlockQ4_K>(x, first.Blocks);
+            var xd = Vector256.Create(HalfTable.ToF32(x->D));
+            var xm = Vector256.Create(HalfTable.ToF32(x->DMin));
+            var ds0 = xd * *first.Scales(i);
+            var dm0 = xm * *first.Scales(i);
+            var ds1 = xd * *second.Scales(i);
+            var dm1 = xm * *second.Scales(i);
+            UnpackScalesMins(x->Scales, out ulong sc, out ulong mn);
+            var bsumPairs0 = first.BsumPairs(i);
+            var bsumPairs1 = second.BsumPairs(i);
+            var groups0 = first.Groups(i);
+            var groups1 = second.Groups(i);
+            for (int j = 0; j < 4; j++)
+            {
+                Vector256<int> lo0 = default, hi0 = default, lo1 = default, hi1 = default, lo0b = default, hi0b = default, lo1b = default, hi1b = default;
+                byte* q4 = x->Qs + 32 * j;
+                for (int m = 0; m < 8; m += 4)
+                {
+                    NibbleStep2(q4 + 4 * m, groups0 + 16 * j + m, groups1 + 16 * j + m, ref lo0, ref hi0, ref lo1, ref hi1);
+                    NibbleStep2(q4 + 4 * m + 4, groups0 + 16 * j + m + 1, groups1 + 16 * j + m + 1, ref lo0b, ref hi0b, ref lo1b, ref hi1b);
+                    NibbleStep2(q4 + 4 * m + 8, groups0 + 16 * j + m + 2, groups1 + 16 * j + m + 2, ref lo0, ref hi0, ref lo1, ref hi1);
+                    NibbleStep2(q4 + 4 * m + 12, groups0 + 16 * j + m + 3, groups1 + 16 * j + m + 3, ref lo0b, ref hi0b, ref lo1b, ref hi1b);
+                }
+                var scLo = Vector256.Create((int)(byte)(sc >> 16 * j));
+                var scHi = Vector256.Create((int)(byte)(sc >> 16 * j + 8));
+                var mnLo = Vector256.Create((int)(byte)(mn >> 16 * j));
+                var mnHi = Vector256.Create((int)(byte)(mn >> 16 * j + 8));
+                var pairs0 = (lo0 + lo0b) * scLo + (hi0 + hi0b) * scHi;
+                var pairs1 = (lo1 + lo1b) * scLo + (hi1 + hi1b) * scHi;
+                var pairMin0 = mnLo * bsumPairs0[2 * j] + mnHi * bsumPairs0[2 * j + 1];
+                var pairMin1 = mnLo * bsumPairs1[2 * j] + mnHi * bsumPairs1[2 * j + 1];
+                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(pairs0), ds0, acc0);
+                accMin0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(pairMin0), dm0, accMin0);
+                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(pairs1), ds1, acc1);
+                accMin1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(pairMin1), dm1, accMin1);
+            }
+        }
+        var result0 = acc0 - accMin0 + Vector256.Create(bias);
+        var result1 = acc1 - accMin1 + Vector256.Create(bias);
+        for (int t = 0; t < 8; t++) o[t * os] = result0[t];
+        for (int t = 0; t < 8; t++) o[(t + 8) * os] = result1[t];
+    }
+
+    /// <summary>One group of four weight nibble pairs against two eight-token groups' quants: low nibbles (groups[0]) and high (groups[8]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void NibbleStep2(byte* q4, Vector256<sbyte>* first, Vector256<sbyte>* second,
+        ref Vector256<int> lo0, ref Vector256<int> hi0, ref Vector256<int> lo1, ref Vector256<int> hi1)
+    {
+        var m4 = Vector256.Create((byte)0xF);
+        var b = Vector256.Create(*(int*)q4).AsByte();
+        var lo = b & m4;
+        var hi = Vector256.ShiftRightLogical(b.AsUInt16(), 4).AsByte() & m4;
+        lo0 = GgmlQ0Dot.UnsignedDot(lo0, lo, first[0]);
+        hi0 = GgmlQ0Dot.UnsignedDot(hi0, hi, first[8]);
+        lo1 = GgmlQ0Dot.UnsignedDot(lo1, lo, second[0]);
+        hi1 = GgmlQ0Dot.UnsignedDot(hi1, hi, second[8]);
     }
 
     /// <summary>
@@ -385,18 +475,24 @@ public static unsafe class GgmlKQuantDot
         if (tiled > 0)
         {
             var group = new Q4KGroup(nb);
+            var second = new Q4KGroup(nb, slot: 1);
             for (int t = 0; t < tiled; t += 8)
             {
+                bool sixteen = t + 16 <= tiled;
                 group.LayOut(op.Activations + t * ys, ys);
+                if (sixteen) second.LayOut(op.Activations + (t + 8) * ys, ys);
                 bool fetch = RowsFromMemory(t, rowEnd - rowStart, op.RowBytes);
                 for (int r = rowStart; r < rowEnd; r++)
                 {
                     var row = (BlockQ4_K*)(op.Weights + r * op.RowBytes);
                     float* o = op.Output + t * os + r;
                     float bias = op.Bias is null ? 0f : op.Bias[r];
-                    if (fetch) GemmQ4KRow8Lanes<FetchAhead>(row, group, o, os, bias);
+                    if (sixteen && fetch) GemmQ4KRow16Lanes<FetchAhead>(row, group, second, o, os, bias);
+                    else if (sixteen) GemmQ4KRow16Lanes<NoFetch>(row, group, second, o, os, bias);
+                    else if (fetch) GemmQ4KRow8Lanes<FetchAhead>(row, group, o, os, bias);
                     else GemmQ4KRow8Lanes<NoFetch>(row, group, o, os, bias);
                 }
+                if (sixteen) t += 8;
             }
         }
         for (int r = rowStart; r < rowEnd; r++)
@@ -411,22 +507,106 @@ public static unsafe class GgmlKQuantDot
     }
 
     /// <summary>
-    /// Repacked Q4_K GEMV order (<see cref="RepackGemvQ4K"/>) for one token, eight rows at a time: a row's integer sums
-    /// stay in vector lanes across the super-block (the GEMV converts once per super-block), then the eight rows are
-    /// reduced into one vector (lane = row) whose lanes run the scalar float chains.
+    /// Repacked Q4_K GEMV order (<see cref="RepackGemvQ4K"/>) for one token, eight rows at a time: each row's integer
+    /// sums for a super-block stay in vector lanes (the GEMV converts once per super-block), then the eight rows are
+    /// reduced into one vector (lane = row) whose lanes run the scalar float chains. The integer sums are exact in any
+    /// grouping, so the 512-bit and AVX2 forms of a row's sum give the same bits.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void GemvQ4KRows8(MatVecKernel kernel, in MatMulOperands op, int t, int rowStart, int rowEnd)
+    {
+        if (Avx512BW.IsSupported) GemvQ4KRows8<Q4KRowSum512>(kernel, op, t, rowStart, rowEnd);
+        else GemvQ4KRows8<Q4KRowSumAvx2>(kernel, op, t, rowStart, rowEnd);
+    }
+
+    /// <summary><see cref="GemvQ4KRows8(MatVecKernel, in MatMulOperands, int, int, int)"/> with the AVX2 row sums, for tests on AVX-512 machines.</summary>
+    internal static void GemvQ4KRows8Avx2(MatVecKernel kernel, in MatMulOperands op, int t, int rowStart, int rowEnd) =>
+        GemvQ4KRows8<Q4KRowSumAvx2>(kernel, op, t, rowStart, rowEnd);
+
+    /// <summary>How one row's integer sum over a super-block (Σ scale × nibble × quant) is formed, in eight int lanes.</summary>
+    interface IQ4KRowSum
+    {
+        /// <summary>The token's quants in the order <see cref="Sum"/> reads them; returns the first super-block's and the stride.</summary>
+        static abstract byte* LayOut(BlockQ8_K* y, int blocks, out long stride);
+        static abstract Vector256<int> Sum(byte* qs, byte* quants, ulong scales);
+    }
+
+    /// <summary>Pairs j of the super-block one at a time in 256-bit registers (low nibbles against quants 64j.., high against 64j + 32..).</summary>
+    readonly struct Q4KRowSumAvx2 : IQ4KRowSum
+    {
+        public static byte* LayOut(BlockQ8_K* y, int blocks, out long stride)
+        {
+            stride = sizeof(BlockQ8_K);
+            return (byte*)y->Qs;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> Sum(byte* qs, byte* quants, ulong scales)
+        {
+            var m4 = Vector256.Create((byte)0xF);
+            var sc = Vector128.CreateScalarUnsafe(scales).AsByte();
+            var lanes = Vector256<int>.Zero;
+            for (int j = 0; j < 4; j++)
+            {
+                var bits = Avx.LoadVector256(qs + 32 * j);
+                lanes += Q4KPair((sbyte*)quants + 64 * j, bits & m4, Avx2.ShiftRightLogical(bits.AsUInt16(), 4).AsByte() & m4,
+                    Vector256.Create((short)sc[2 * j]), Vector256.Create((short)sc[2 * j + 1]));
+            }
+            return lanes;
+        }
+    }
+
+    /// <summary>
+    /// Two pairs per 512-bit register: the 64 bytes of pairs 0–1 (then 2–3) loaded whole, their low nibbles against the
+    /// quants of sub-blocks 0 | 2 (4 | 6) and their high nibbles against 1 | 3 (5 | 7), which the token's quants are
+    /// laid out for once per product; each half's scale is one word permute of the row's eight scales.
+    /// </summary>
+    readonly struct Q4KRowSum512 : IQ4KRowSum
+    {
+        public static byte* LayOut(BlockQ8_K* y, int blocks, out long stride)
+        {
+            stride = 256;
+            byte* quants = KernelScratch.Get(blocks * 256L);
+            for (int i = 0; i < blocks; i++)
+            {
+                sbyte* q = y[i].Qs;
+                var dst = (Vector256<sbyte>*)(quants + 256L * i);
+                for (int c = 0; c < 8; c++) dst[c] = Vector256.Load(q + 128 * (c >> 2) + 64 * (c & 1) + 32 * ((c >> 1) & 1));
+            }
+            return quants;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> Sum(byte* qs, byte* quants, ulong scales)
+        {
+            var m4 = Vector512.Create((byte)0xF);
+            var words = Sse41.ConvertToVector128Int16(Vector128.CreateScalarUnsafe(scales).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
+            var q01 = Vector512.Load(qs);
+            var q23 = Vector512.Load(qs + 64);
+            var sum = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q01 & m4, Vector512.Load((sbyte*)quants)), ScaleHalves(words, 0, 2))
+                + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(q01.AsUInt16(), 4).AsByte() & m4, Vector512.Load((sbyte*)quants + 64)), ScaleHalves(words, 1, 3))
+                + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q23 & m4, Vector512.Load((sbyte*)quants + 128)), ScaleHalves(words, 4, 6))
+                + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(q23.AsUInt16(), 4).AsByte() & m4, Vector512.Load((sbyte*)quants + 192)), ScaleHalves(words, 5, 7));
+            return sum.GetLower() + sum.GetUpper();
+        }
+
+        /// <summary>Word <paramref name="lower"/> of <paramref name="words"/> in the lower 16 words, word <paramref name="upper"/> in the upper 16.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<short> ScaleHalves(Vector512<short> words, short lower, short upper) =>
+            Avx512BW.PermuteVar32x16(words, GgmlQ0Dot.Halves(Vector256.Create(lower), Vector256.Create(upper)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void GemvQ4KRows8<TSum>(MatVecKernel kernel, in MatMulOperands op, int t, int rowStart, int rowEnd) where TSum : struct, IQ4KRowSum
     {
         int nb = op.N / QK.K, grouped = UseAvx2 ? rowStart + (rowEnd - rowStart) / 8 * 8 : rowStart;
         long rb = op.RowBytes;
         var y = (BlockQ8_K*)(op.Activations + t * op.ActivationRowBytes);
         float* o = op.Output + t * (long)op.OutputStride;
-        uint* utmp = stackalloc uint[4];
         var sums = stackalloc Vector256<int>[8];
         var mins = stackalloc Vector256<int>[8];
-        var m4 = Vector256.Create((byte)0xF);
         var rowOffsets = GgmlQ0Dot.EightRowOffsets(rb);
+        long quantStride = 0;
+        byte* quants = grouped > rowStart ? TSum.LayOut(y, nb, out quantStride) : null;
         for (int r = rowStart; r < grouped; r += 8)
         {
             var acc = Vector256<float>.Zero;
@@ -444,21 +624,13 @@ public static unsafe class GgmlKQuantDot
                         Sse.Prefetch0(ahead + 128);
                     }
                 var bsums = Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y[i].BSums), Vector256.Create((short)1));
-                for (int k = 0; k < 8; k++)
+                byte* blockQuants = quants + i * quantStride;
+                var x = (BlockQ4_K*)(op.Weights + r * rb) + i;
+                for (int k = 0; k < 8; k++, x = (BlockQ4_K*)((byte*)x + rb))
                 {
-                    var x = (BlockQ4_K*)(op.Weights + (r + k) * rb) + i;
-                    UnpackScalesMins(x->Scales, utmp);
-                    byte* sc = (byte*)utmp;
-                    sbyte* q8 = y[i].Qs;
-                    var lanes = Vector256<int>.Zero;
-                    for (int j = 0; j < 4; j++)
-                    {
-                        var bits = Avx.LoadVector256(x->Qs + 32 * j);
-                        lanes += Q4KPair(q8 + 64 * j, bits & m4, Avx2.ShiftRightLogical(bits.AsUInt16(), 4).AsByte() & m4,
-                            Vector256.Create((short)sc[2 * j]), Vector256.Create((short)sc[2 * j + 1]));
-                    }
-                    sums[k] = lanes;
-                    mins[k] = Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(sc + 8), bsums);
+                    UnpackScalesMins(x->Scales, out ulong scales, out ulong mn);
+                    sums[k] = TSum.Sum(x->Qs, blockQuants, scales);
+                    mins[k] = Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(Vector128.CreateScalarUnsafe(mn).AsByte()), bsums);
                 }
                 var isum = Reduce8(sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6], sums[7]);
                 var imin = Reduce8(mins[0], mins[1], mins[2], mins[3], mins[4], mins[5], mins[6], mins[7]);

@@ -46,10 +46,10 @@ public static unsafe partial class GgmlKQuant2Dot
 
     /// <summary>Sixteen shorts m0 m0 m1 m1 … m7 m7 from the eight mins, to pair with the sixteen bsums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<short> MinsTwice(uint* utmp)
+    static Vector256<short> MinsTwice(ulong mins)
     {
-        var packed = Vector128.Load((byte*)utmp);
-        return Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(packed, packed));
+        var packed = Vector128.CreateScalarUnsafe(mins).AsByte();
+        return Avx2.ConvertToVector256Int16(Sse2.UnpackLow(packed, packed));
     }
 
     /// <summary>
@@ -60,16 +60,14 @@ public static unsafe partial class GgmlKQuant2Dot
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Q5KRow8Avx512<TFetch>(BlockQ5_K* x, in GgmlKQuantDot.Q8KPairGroup g, float* o, long os, float bias) where TFetch : struct, GgmlKQuantDot.IRowFetch
     {
-        uint* utmp = stackalloc uint[4];
         float* summs = stackalloc float[8];
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         var mins = Vector256<float>.Zero;
         for (int i = 0; i < g.Blocks; i++, x++)
         {
             GgmlKQuantDot.PrefetchAhead<TFetch, BlockQ5_K>(x, g.Blocks);
-            GgmlKQuantDot.UnpackScalesMins(x->Scales, utmp);
-            byte* sc = (byte*)utmp;
-            var minPattern = MinsTwice(utmp);
+            GgmlKQuantDot.UnpackScalesMins(x->Scales, out ulong sc, out ulong mn);
+            var minPattern = MinsTwice(mn);
             var min2 = GgmlQ0Dot.BothHalves(minPattern);
             var bs = g.Bsums(i);
             var p0 = Avx512BW.MultiplyAddAdjacent(bs[0], min2);
@@ -88,8 +86,8 @@ public static unsafe partial class GgmlKQuant2Dot
                 Q5KRuns(x->Qs, hbits, j, out var lo, out var hi);
                 var q0 = GgmlQ0Dot.BothHalves(lo);
                 var q1 = GgmlQ0Dot.BothHalves(hi);
-                var c0 = Vector512.Create((short)sc[2 * j]);
-                var c1 = Vector512.Create((short)sc[2 * j + 1]);
+                var c0 = Vector512.Create((short)(byte)(sc >> 16 * j));
+                var c1 = Vector512.Create((short)(byte)(sc >> 16 * j + 8));
                 var y0 = g.Chunk(i, 2 * j);
                 var y1 = g.Chunk(i, 2 * j + 1);
                 s0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q0, y0[0]), c0) + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q1, y1[0]), c1);
@@ -112,7 +110,6 @@ public static unsafe partial class GgmlKQuant2Dot
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Q5KRow4(BlockQ5_K* x, int nb, byte* a, long ys, float* o, long os, float bias)
     {
-        uint* utmp = stackalloc uint[4];
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
         for (int i = 0; i < nb; i++, x++)
@@ -121,9 +118,8 @@ public static unsafe partial class GgmlKQuant2Dot
             var y1 = (BlockQ8_K*)((byte*)y0 + ys);
             var y2 = (BlockQ8_K*)((byte*)y1 + ys);
             var y3 = (BlockQ8_K*)((byte*)y2 + ys);
-            GgmlKQuantDot.UnpackScalesMins(x->Scales, utmp);
-            byte* sc = (byte*)utmp;
-            var minPattern = MinsTwice(utmp);
+            GgmlKQuantDot.UnpackScalesMins(x->Scales, out ulong sc, out ulong mn);
+            var minPattern = MinsTwice(mn);
             float xdmin = Fp16(x->DMin);
             m0 = MathF.FusedMultiplyAdd(-y0->D * xdmin, HsumInt(Avx2.MultiplyAddAdjacent(Vector256.Load(y0->BSums), minPattern)), m0);
             m1 = MathF.FusedMultiplyAdd(-y1->D * xdmin, HsumInt(Avx2.MultiplyAddAdjacent(Vector256.Load(y1->BSums), minPattern)), m1);
@@ -135,8 +131,8 @@ public static unsafe partial class GgmlKQuant2Dot
             for (int j = 0; j < 4; j++)
             {
                 Q5KRuns(x->Qs, hbits, j, out var q0, out var q1);
-                var c0 = Vector256.Create((short)sc[2 * j]);
-                var c1 = Vector256.Create((short)sc[2 * j + 1]);
+                var c0 = Vector256.Create((short)(byte)(sc >> 16 * j));
+                var c1 = Vector256.Create((short)(byte)(sc >> 16 * j + 8));
                 s0 += Q5KRunPair(y0->Qs + 64 * j, q0, q1, c0, c1);
                 s1 += Q5KRunPair(y1->Qs + 64 * j, q0, q1, c0, c1);
                 s2 += Q5KRunPair(y2->Qs + 64 * j, q0, q1, c0, c1);

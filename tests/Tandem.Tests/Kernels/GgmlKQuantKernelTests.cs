@@ -186,4 +186,48 @@ public unsafe class GgmlKQuantKernelTests
             for (int t = 0; t < 5; t++) Assert.Equal(vq4, GgmlKQuantKernel.Q4K.DotInMatMul(pw, pa, n, t, 5));
         }
     }
+
+    /// <summary>
+    /// The repacked Q4_K GEMV's eight-row groups: the form the machine picks (512-bit on AVX-512) and the AVX2 form
+    /// both equal the one-output GEMV bit for bit, over rows that are and are not a multiple of eight, row lengths
+    /// of one to 35 super-blocks, and extreme quants (all-15 nibbles against −128 activations, no int16 saturation).
+    /// </summary>
+    [Fact]
+    public void RepackedGemvRowGroupsEqualOneOutputGemv()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported) return; // the row groups are x86 code; elsewhere the one-output GEMV runs
+        var rng = new Random(41);
+        var kernel = GgmlKQuantKernel.Q4KRepacked;
+        foreach (var (n, rows, extreme) in new[] { (256, 8, false), (768, 24, false), (4864, 19, false), (8960, 16, false), (1536, 16, true) })
+        {
+            long rowBytes = GgmlTypeInfo.Of(GgmlType.Q4_K).RowBytes(n);
+            var weights = new byte[rowBytes * rows];
+            for (int r = 0; r < rows; r++) QuantKernelTests.RandomWeights(rng, GgmlType.Q4_K, n).CopyTo(weights, r * rowBytes);
+            var x = QuantTestUtil.RandomFloats(rng, n);
+            if (extreme)
+            {
+                for (int r = 0; r < rows; r++)
+                    for (int b = 0; b < n / 256; b++)
+                        weights.AsSpan((int)(r * rowBytes + b * 144 + 16), 128).Fill(0xFF);
+                for (int i = 0; i < n; i++) x[i] = i % 3 == 0 ? -1f : -0.5f;
+            }
+            var a = Q8K(x);
+            var bias = QuantTestUtil.RandomFloats(rng, rows);
+            var expected = new float[rows];
+            var picked = new float[rows];
+            var avx2 = new float[rows];
+            fixed (byte* w = weights) fixed (byte* pa = a) fixed (float* po = picked) fixed (float* p2 = avx2)
+            {
+                for (int r = 0; r < rows; r++) expected[r] = kernel.DotInMatMul(w + r * rowBytes, pa, n, 0, 1) + bias[r];
+                var op = new MatMulOperands { Weights = w, RowBytes = rowBytes, Activations = pa, ActivationRowBytes = a.Length, Tokens = 1, N = n, Output = po, OutputStride = rows, Bias = bias };
+                kernel.MatMul(op, 0, rows);
+                GgmlKQuantDot.GemvQ4KRows8Avx2(kernel, op with { Output = p2 }, 0, 0, rows);
+            }
+            for (int r = 0; r < rows; r++)
+            {
+                Assert.True(BitConverter.SingleToInt32Bits(expected[r]) == BitConverter.SingleToInt32Bits(picked[r]), $"n {n} row {r}: {picked[r]:R} vs one output {expected[r]:R}");
+                Assert.True(BitConverter.SingleToInt32Bits(expected[r]) == BitConverter.SingleToInt32Bits(avx2[r]), $"AVX2 form, n {n} row {r}: {avx2[r]:R} vs one output {expected[r]:R}");
+            }
+        }
+    }
 }
