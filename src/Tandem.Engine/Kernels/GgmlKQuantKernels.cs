@@ -49,6 +49,10 @@ public static unsafe class GgmlKQuantDot
         mins = (u1 & KMask1) | (ulong)(((u2 >> 4) & KMask2) | (((u1 >> 6) & KMask3) << 4)) << 32;
     }
 
+    /// <summary>Byte <paramref name="k"/> of eight packed scales or mins (<see cref="UnpackScalesMins(byte*, out ulong, out ulong)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static byte ScaleByte(ulong packed, int k) => (byte)(packed >> 8 * k);
+
     /// <summary>Horizontal sum in the order of ggml's hsum_float_8: 128-bit halves, then (0+2)+(1+3).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float Hsum8(Vector256<float> v)
@@ -179,7 +183,7 @@ public static unsafe class GgmlKQuantDot
             sbyte* q8 = y[i].Qs;
             var sumi = Vector256<int>.Zero;
             for (int j = 0; j < 4; j++)
-                sumi += Q4KPairLanes(q4 + 32 * j, q8 + 64 * j, (byte)(sc >> 16 * j), (byte)(sc >> 16 * j + 8));
+                sumi += Q4KPairLanes(q4 + 32 * j, q8 + 64 * j, ScaleByte(sc, 2 * j), ScaleByte(sc, 2 * j + 1));
             acc = Vector256.FusedMultiplyAdd(Vector256.Create(d), Vector256.ConvertToSingle(sumi), acc);
         }
         float m = (accM[0] + accM[2]) + (accM[1] + accM[3]);
@@ -386,8 +390,8 @@ public static unsafe class GgmlKQuantDot
             for (int j = 0; j < 4; j++)
             {
                 NibbleHalfSums(x->Qs + 32 * j, groups + 16 * j, out var lo, out var hi);
-                var pairs = lo * Vector256.Create((int)(byte)(sc >> 16 * j)) + hi * Vector256.Create((int)(byte)(sc >> 16 * j + 8));
-                var pairMin = Vector256.Create((int)(byte)(mn >> 16 * j)) * bsumPairs[2 * j] + Vector256.Create((int)(byte)(mn >> 16 * j + 8)) * bsumPairs[2 * j + 1];
+                var pairs = lo * Vector256.Create((int)ScaleByte(sc, 2 * j)) + hi * Vector256.Create((int)ScaleByte(sc, 2 * j + 1));
+                var pairMin = Vector256.Create((int)ScaleByte(mn, 2 * j)) * bsumPairs[2 * j] + Vector256.Create((int)ScaleByte(mn, 2 * j + 1)) * bsumPairs[2 * j + 1];
                 acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(pairs), ds, acc);
                 accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(pairMin), dm, accMin);
             }
@@ -429,10 +433,10 @@ public static unsafe class GgmlKQuantDot
                     NibbleStep2(q4 + 4 * m + 8, groups0 + 16 * j + m + 2, groups1 + 16 * j + m + 2, ref lo0, ref hi0, ref lo1, ref hi1);
                     NibbleStep2(q4 + 4 * m + 12, groups0 + 16 * j + m + 3, groups1 + 16 * j + m + 3, ref lo0b, ref hi0b, ref lo1b, ref hi1b);
                 }
-                var scLo = Vector256.Create((int)(byte)(sc >> 16 * j));
-                var scHi = Vector256.Create((int)(byte)(sc >> 16 * j + 8));
-                var mnLo = Vector256.Create((int)(byte)(mn >> 16 * j));
-                var mnHi = Vector256.Create((int)(byte)(mn >> 16 * j + 8));
+                var scLo = Vector256.Create((int)ScaleByte(sc, 2 * j));
+                var scHi = Vector256.Create((int)ScaleByte(sc, 2 * j + 1));
+                var mnLo = Vector256.Create((int)ScaleByte(mn, 2 * j));
+                var mnHi = Vector256.Create((int)ScaleByte(mn, 2 * j + 1));
                 var pairs0 = (lo0 + lo0b) * scLo + (hi0 + hi0b) * scHi;
                 var pairs1 = (lo1 + lo1b) * scLo + (hi1 + hi1b) * scHi;
                 var pairMin0 = mnLo * bsumPairs0[2 * j] + mnHi * bsumPairs0[2 * j + 1];
@@ -543,13 +547,12 @@ public static unsafe class GgmlKQuantDot
         public static Vector256<int> Sum(byte* qs, byte* quants, ulong scales)
         {
             var m4 = Vector256.Create((byte)0xF);
-            var sc = Vector128.CreateScalarUnsafe(scales).AsByte();
             var lanes = Vector256<int>.Zero;
             for (int j = 0; j < 4; j++)
             {
                 var bits = Avx.LoadVector256(qs + 32 * j);
                 lanes += Q4KPair((sbyte*)quants + 64 * j, bits & m4, Avx2.ShiftRightLogical(bits.AsUInt16(), 4).AsByte() & m4,
-                    Vector256.Create((short)sc[2 * j]), Vector256.Create((short)sc[2 * j + 1]));
+                    Vector256.Create((short)ScaleByte(scales, 2 * j)), Vector256.Create((short)ScaleByte(scales, 2 * j + 1)));
             }
             return lanes;
         }

@@ -86,8 +86,8 @@ public static unsafe partial class GgmlKQuant2Dot
                 Q5KRuns(x->Qs, hbits, j, out var lo, out var hi);
                 var q0 = GgmlQ0Dot.BothHalves(lo);
                 var q1 = GgmlQ0Dot.BothHalves(hi);
-                var c0 = Vector512.Create((short)(byte)(sc >> 16 * j));
-                var c1 = Vector512.Create((short)(byte)(sc >> 16 * j + 8));
+                var c0 = Vector512.Create((short)GgmlKQuantDot.ScaleByte(sc, 2 * j));
+                var c1 = Vector512.Create((short)GgmlKQuantDot.ScaleByte(sc, 2 * j + 1));
                 var y0 = g.Chunk(i, 2 * j);
                 var y1 = g.Chunk(i, 2 * j + 1);
                 s0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q0, y0[0]), c0) + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q1, y1[0]), c1);
@@ -131,8 +131,8 @@ public static unsafe partial class GgmlKQuant2Dot
             for (int j = 0; j < 4; j++)
             {
                 Q5KRuns(x->Qs, hbits, j, out var q0, out var q1);
-                var c0 = Vector256.Create((short)(byte)(sc >> 16 * j));
-                var c1 = Vector256.Create((short)(byte)(sc >> 16 * j + 8));
+                var c0 = Vector256.Create((short)GgmlKQuantDot.ScaleByte(sc, 2 * j));
+                var c1 = Vector256.Create((short)GgmlKQuantDot.ScaleByte(sc, 2 * j + 1));
                 s0 += Q5KRunPair(y0->Qs + 64 * j, q0, q1, c0, c1);
                 s1 += Q5KRunPair(y1->Qs + 64 * j, q0, q1, c0, c1);
                 s2 += Q5KRunPair(y2->Qs + 64 * j, q0, q1, c0, c1);
