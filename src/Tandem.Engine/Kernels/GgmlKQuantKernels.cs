@@ -705,17 +705,29 @@ public static unsafe class GgmlKQuantDot
         return Hsum8(acc);
     }
 
+    /// <summary>
+    /// The 6-bit quants of half <paramref name="j"/> of a Q6_K super-block (256-bit form): low 4 bits from ql, high 2
+    /// from qh; q0..q3 are the 32-element runs 0–3 of the half, as ggml's AVX2 vec_dot decodes them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Q6KQuants(byte* ql, byte* qh, int j, out Vector256<byte> q0, out Vector256<byte> q1, out Vector256<byte> q2, out Vector256<byte> q3)
+    {
+        var m15 = Vector256.Create((byte)15);
+        var b1 = Avx.LoadVector256(ql + 64 * j);
+        var b2 = Avx.LoadVector256(ql + 64 * j + 32);
+        var bh = Avx.LoadVector256(qh + 32 * j);
+        q0 = (b1 & m15) | Avx2.ShiftLeftLogical((bh & Vector256.Create((byte)3)).AsUInt16(), 4).AsByte();
+        q1 = (b2 & m15) | Avx2.ShiftLeftLogical((bh & Vector256.Create((byte)12)).AsUInt16(), 2).AsByte();
+        q2 = (Avx2.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & m15) | (bh & Vector256.Create((byte)48));
+        q3 = (Avx2.ShiftRightLogical(b2.AsUInt16(), 4).AsByte() & m15) | Avx2.ShiftRightLogical((bh & Vector256.Create((byte)192)).AsUInt16(), 2).AsByte();
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float VecDotQ6KAvx2(byte* w, byte* a, int n)
     {
         var x = (BlockQ6_K*)w;
         var y = (BlockQ8_K*)a;
         int nb = n / QK.K;
-        var m3 = Vector256.Create((byte)3);
-        var m15 = Vector256.Create((byte)15);
-        var m12 = Vector256.Create((byte)12);
-        var m48 = Vector256.Create((byte)48);
-        var m192 = Vector256.Create((byte)192);
         var acc = Vector256<float>.Zero;
         for (int i = 0; i < nb; i++)
         {
@@ -729,17 +741,7 @@ public static unsafe class GgmlKQuantDot
             var sumi = Vector256<int>.Zero;
             for (int j = 0; j < 2; j++)
             {
-                var b1 = Avx.LoadVector256(ql + 64 * j);
-                var b2 = Avx.LoadVector256(ql + 64 * j + 32);
-                var bh = Avx.LoadVector256(qh + 32 * j);
-                var h0 = Avx2.ShiftLeftLogical((bh & m3).AsUInt16(), 4).AsByte();
-                var h1 = Avx2.ShiftLeftLogical((bh & m12).AsUInt16(), 2).AsByte();
-                var h2 = bh & m48;
-                var h3 = Avx2.ShiftRightLogical((bh & m192).AsUInt16(), 2).AsByte();
-                var q0 = (b1 & m15) | h0;
-                var q1 = (b2 & m15) | h1;
-                var q2 = (Avx2.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & m15) | h2;
-                var q3 = (Avx2.ShiftRightLogical(b2.AsUInt16(), 4).AsByte() & m15) | h3;
+                Q6KQuants(ql, qh, j, out var q0, out var q1, out var q2, out var q3);
                 sbyte* q8j = q8 + 128 * j;
                 sbyte* scj = sc + 8 * j;
                 var p0 = Avx2.MultiplyAddAdjacent(Scale2(scj[0], scj[1]), Avx2.MultiplyAddAdjacent(q0, Avx.LoadVector256(q8j)));
@@ -833,11 +835,6 @@ public static unsafe class GgmlKQuantDot
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void VecDotQ6KRow4(BlockQ6_K* x, int nb, byte* a, long ys, float* o, long os, float bias)
     {
-        var m3 = Vector256.Create((byte)3);
-        var m15 = Vector256.Create((byte)15);
-        var m12 = Vector256.Create((byte)12);
-        var m48 = Vector256.Create((byte)48);
-        var m192 = Vector256.Create((byte)192);
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         for (int i = 0; i < nb; i++, x++)
         {
@@ -855,13 +852,7 @@ public static unsafe class GgmlKQuantDot
             var s3 = -Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(Avx.LoadVector256(y3->BSums), scales16), 5);
             for (int j = 0; j < 2; j++)
             {
-                var b1 = Avx.LoadVector256(ql + 64 * j);
-                var b2 = Avx.LoadVector256(ql + 64 * j + 32);
-                var bh = Avx.LoadVector256(qh + 32 * j);
-                var q0 = (b1 & m15) | Avx2.ShiftLeftLogical((bh & m3).AsUInt16(), 4).AsByte();
-                var q1 = (b2 & m15) | Avx2.ShiftLeftLogical((bh & m12).AsUInt16(), 2).AsByte();
-                var q2 = (Avx2.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & m15) | (bh & m48);
-                var q3 = (Avx2.ShiftRightLogical(b2.AsUInt16(), 4).AsByte() & m15) | Avx2.ShiftRightLogical((bh & m192).AsUInt16(), 2).AsByte();
+                Q6KQuants(ql, qh, j, out var q0, out var q1, out var q2, out var q3);
                 sbyte* scj = sc + 8 * j;
                 var c0 = Scale2(scj[0], scj[1]);
                 var c1 = Scale2(scj[2], scj[3]);
@@ -963,11 +954,6 @@ public static unsafe class GgmlKQuantDot
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void VecDotQ6KRow8Avx512<TFetch>(BlockQ6_K* x, in Q8KPairGroup g, float* o, long os, float bias) where TFetch : struct, IRowFetch
     {
-        var m3 = Vector256.Create((byte)3);
-        var m15 = Vector256.Create((byte)15);
-        var m12 = Vector256.Create((byte)12);
-        var m48 = Vector256.Create((byte)48);
-        var m192 = Vector256.Create((byte)192);
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         for (int i = 0; i < g.Blocks; i++, x++)
         {
@@ -984,13 +970,11 @@ public static unsafe class GgmlKQuantDot
             var s3 = -Avx512BW.ShiftLeftLogical(Avx512BW.MultiplyAddAdjacent(bs[3], scales32), 5);
             for (int j = 0; j < 2; j++)
             {
-                var b1 = Avx.LoadVector256(ql + 64 * j);
-                var b2 = Avx.LoadVector256(ql + 64 * j + 32);
-                var bh = Avx.LoadVector256(qh + 32 * j);
-                var q0 = Twice((b1 & m15) | Avx2.ShiftLeftLogical((bh & m3).AsUInt16(), 4).AsByte());
-                var q1 = Twice((b2 & m15) | Avx2.ShiftLeftLogical((bh & m12).AsUInt16(), 2).AsByte());
-                var q2 = Twice((Avx2.ShiftRightLogical(b1.AsUInt16(), 4).AsByte() & m15) | (bh & m48));
-                var q3 = Twice((Avx2.ShiftRightLogical(b2.AsUInt16(), 4).AsByte() & m15) | Avx2.ShiftRightLogical((bh & m192).AsUInt16(), 2).AsByte());
+                Q6KQuants(ql, qh, j, out var r0, out var r1, out var r2, out var r3);
+                var q0 = Twice(r0);
+                var q1 = Twice(r1);
+                var q2 = Twice(r2);
+                var q3 = Twice(r3);
                 sbyte* scj = sc + 8 * j;
                 var c0 = Scale2x2(scj[0], scj[1]);
                 var c1 = Scale2x2(scj[2], scj[3]);
