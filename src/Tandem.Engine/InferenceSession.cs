@@ -538,13 +538,18 @@ public sealed unsafe class InferenceSession : IDisposable
                 var geometry = new Attention.HeadGeometry(hd, vd, _c.KeyValueLength, kvHead * hd, _c.ValueLength, kvHead * vd, scale);
                 scratch.Widen(cache.Keys[_layer], cache.Values[_layer], geometry, _maxPosition[s] + 1);
                 var (first, last) = WorkerPool.Split(group, share, _shares);
+                // llama.cpp picks its flash-attention kernel by the batch's query rows; so do we, per sequence.
+                bool tiled = _sequenceEnd[s] - _sequenceStart[s] >= Attention.TiledMinTokens;
                 for (int k = _sequenceStart[s]; k < _sequenceEnd[s]; k++)
                 {
                     int t = _order[k];
                     for (int h = kvHead * group + first; h < kvHead * group + last; h++)
                     {
                         int row = t * heads + h;
-                        Attention.HeadWidened(_q.AsSpan(row * hd, hd), geometry, _position[t] + 1, scratch, _att.AsSpan(row * vd, vd));
+                        if (tiled)
+                            Attention.HeadWidenedTiled(_q.AsSpan(row * hd, hd), cache.Keys[_layer], cache.Values[_layer], geometry, _position[t] + 1, scratch, _att.AsSpan(row * vd, vd));
+                        else
+                            Attention.HeadWidened(_q.AsSpan(row * hd, hd), geometry, _position[t] + 1, scratch, _att.AsSpan(row * vd, vd));
                     }
                 }
             }

@@ -13,7 +13,7 @@ namespace Tandem.Engine.Blocks;
 /// sum), and the weighted sum of values is accumulated in F16. Reproducing those roundings is what keeps our logits
 /// within llama.cpp's by 1e-4 rather than 1e-2 on models with long value accumulations.
 /// </summary>
-public static class Attention
+public static partial class Attention
 {
     /// <summary>
     /// F16·F16 dot in ggml's summation order on AVX-512 (four 16-lane F32 accumulators per 64 elements, combined
@@ -110,19 +110,42 @@ public static class Attention
     /// <summary>
     /// Per-worker buffers of <see cref="Head"/>/<see cref="HeadWidened"/>, allocated once per session: the query and
     /// accumulator, and one KV head's keys and values widened to F32 for up to <c>maxPositions</c> positions (the
-    /// pages are committed only as positions are used).
+    /// pages are committed only as positions are used). With AVX-512 and head widths in whole 64-element steps the keys
+    /// are widened transposed, in tiles of 16 positions (see <see cref="HeadOverKeyTiles"/>); otherwise row by row.
     /// </summary>
-    public sealed class Scratch(int headDim, int valueDim, int maxPositions)
+    public sealed class Scratch
     {
-        internal readonly float[] Query = new float[headDim], Accumulator = new float[valueDim];
-        internal readonly float[] Keys = GC.AllocateUninitializedArray<float>(maxPositions * headDim);
-        internal readonly float[] Values = GC.AllocateUninitializedArray<float>(maxPositions * valueDim);
+        internal readonly float[] Query, Accumulator, Keys, Values;
+        /// <summary>Keys in tiles of 16 positions: tile t holds dimension i of positions 16t..16t+15 at [16·(t·HeadDim + i)].</summary>
+        internal readonly bool Tiled;
+        /// <summary>Per position of one query: its scaled score, its softmax weight and the rescale it applies (1 when none).</summary>
+        internal readonly float[] Scores, Weights, Rescales;
+
+        public Scratch(int headDim, int valueDim, int maxPositions)
+        {
+            Tiled = Avx512F.IsSupported && headDim % 64 == 0 && valueDim % 64 == 0;
+            int capacity = Tiled ? (maxPositions + 15) & ~15 : maxPositions;
+            Query = new float[headDim];
+            Accumulator = new float[valueDim];
+            Keys = GC.AllocateUninitializedArray<float>(capacity * headDim);
+            Values = GC.AllocateUninitializedArray<float>(maxPositions * valueDim);
+            Scores = Tiled ? GC.AllocateUninitializedArray<float>(capacity) : [];
+            Weights = Tiled ? GC.AllocateUninitializedArray<float>(capacity) : [];
+            Rescales = Tiled ? GC.AllocateUninitializedArray<float>(capacity) : [];
+        }
 
         /// <summary>Widens positions [0, positions) of one KV head from the F16 cache rows into <see cref="Keys"/> and <see cref="Values"/>.</summary>
         public void Widen(ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values, in HeadGeometry g, int positions)
         {
-            WidenRows(keys, g.KeyStride, g.KeyOffset, g.HeadDim, Keys, positions);
+            if (Tiled) WidenTransposed(keys, g.KeyStride, g.KeyOffset, g.HeadDim, Keys, positions);
+            else WidenRows(keys, g.KeyStride, g.KeyOffset, g.HeadDim, Keys, positions);
             WidenRows(values, g.ValueStride, g.ValueOffset, g.ValueDim, Values, positions);
+        }
+
+        static void CheckRows(ReadOnlySpan<Half> cache, int stride, int offset, int width, int positions)
+        {
+            if ((long)(positions - 1) * stride + offset + width > cache.Length)
+                throw new ArgumentOutOfRangeException(nameof(positions), positions, $"the cache holds {cache.Length} halves, fewer than {positions} rows of stride {stride} need");
         }
 
         // A batch's attention widens every cached row of every KV head once per layer (8 sequences × 100 positions × 24
@@ -130,8 +153,7 @@ public static class Attention
         static void WidenRows(ReadOnlySpan<Half> cache, int stride, int offset, int width, float[] target, int positions)
         {
             if (positions == 0) return;
-            if ((long)(positions - 1) * stride + offset + width > cache.Length)
-                throw new ArgumentOutOfRangeException(nameof(positions), positions, $"the cache holds {cache.Length} halves, fewer than {positions} rows of stride {stride} need");
+            CheckRows(cache, stride, offset, width, positions);
             if (!Avx512F.IsSupported || width % 16 != 0)
             {
                 for (int j = 0; j < positions; j++)
@@ -145,6 +167,55 @@ public static class Attention
                 nuint from = (nuint)(j * stride + offset), to = (nuint)(j * width);
                 for (int e = 0; e < width; e += 16)
                     HalfLanes.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref source, from + (nuint)e))).StoreUnsafe(ref widened, to + (nuint)e);
+            }
+        }
+
+        // Sixteen positions × sixteen dimensions at a time: rows widened into registers, transposed by four rounds of
+        // two-source permutes (round b swaps index bit b between position and dimension), stored as dimension rows.
+        // Positions past the last in a tile read as zeros.
+        static unsafe void WidenTransposed(ReadOnlySpan<Half> cache, int stride, int offset, int width, float[] target, int positions)
+        {
+            if (positions == 0) return;
+            CheckRows(cache, stride, offset, width, positions);
+            var rows = stackalloc Vector512<float>[16];
+            fixed (Half* c = cache)
+            fixed (float* tiles = target)
+            {
+                var source = (ushort*)c;
+                for (int p0 = 0; p0 < positions; p0 += 16)
+                {
+                    int count = Math.Min(16, positions - p0);
+                    float* tile = tiles + (long)p0 * width;
+                    for (int e0 = 0; e0 < width; e0 += 16)
+                    {
+                        for (int r = 0; r < 16; r++)
+                            rows[r] = r < count
+                                ? HalfLanes.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(source + (long)(p0 + r) * stride + offset + e0)))
+                                : Vector512<float>.Zero;
+                        Transpose16(rows);
+                        for (int i = 0; i < 16; i++) rows[i].Store(tile + (e0 + i) * 16);
+                    }
+                }
+            }
+        }
+
+        static unsafe void Transpose16(Vector512<float>* rows)
+        {
+            for (int b = 8; b > 0; b >>= 1)
+            {
+                var keep = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                var hasBit = Vector512.Equals(keep & Vector512.Create(b), Vector512.Create(b));
+                // Lane l of the lower row: its own lane, or the upper row's lane l − b where l has bit b; of the upper row:
+                // the lower row's lane l + b where l lacks bit b, or its own lane.
+                var lower = Vector512.ConditionalSelect(hasBit, keep + Vector512.Create(16 - b), keep);
+                var upper = Vector512.ConditionalSelect(hasBit, keep + Vector512.Create(16), keep + Vector512.Create(b));
+                for (int i = 0; i < 16; i++)
+                {
+                    if ((i & b) != 0) continue;
+                    var a = rows[i];
+                    rows[i] = Avx512F.PermuteVar16x32x2(a, lower, rows[i + b]);
+                    rows[i + b] = Avx512F.PermuteVar16x32x2(a, upper, rows[i + b]);
+                }
             }
         }
     }
@@ -168,6 +239,11 @@ public static class Attention
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void HeadWidened(ReadOnlySpan<float> query, in HeadGeometry geometry, int positions, Scratch scratch, Span<float> output)
     {
+        if (scratch.Tiled)
+        {
+            HeadOverKeyTiles(query, geometry, positions, scratch, output);
+            return;
+        }
         int hd = geometry.HeadDim, vd = geometry.ValueDim;
         var q = scratch.Query.AsSpan(0, hd);
         var acc = scratch.Accumulator.AsSpan(0, vd);
@@ -195,6 +271,163 @@ public static class Attention
         }
         float inv = 1f / sum;
         for (int i = 0; i < vd; i++) output[i] = acc[i] * inv;
+    }
+
+    /// <summary>
+    /// <see cref="HeadWidened"/> over keys widened in tiles of 16 positions, in three passes that each run at vector
+    /// speed: the scores of 16 positions at once (positions in the lanes, so ggml's 64-lane dot order becomes a fixed
+    /// tree of vertical adds); the online softmax's running max, weights and rescales (a short scalar chain); and the
+    /// F16-rounded accumulation, 64 value lanes kept in registers across all positions rather than stored and reloaded
+    /// per position. Every lane sees the same operations in the same order as the one-pass form.
+    /// </summary>
+    static unsafe void HeadOverKeyTiles(ReadOnlySpan<float> query, in HeadGeometry geometry, int positions, Scratch scratch, Span<float> output)
+    {
+        int hd = geometry.HeadDim, vd = geometry.ValueDim;
+        RoundQuery(query, scratch.Query.AsSpan(0, hd));
+        fixed (float* q = scratch.Query, keys = scratch.Keys, values = scratch.Values, scores = scratch.Scores, weights = scratch.Weights, rescales = scratch.Rescales)
+        fixed (float* o = output)
+        {
+            // The passes are separate methods so that each gets the JIT's whole inlining budget.
+            ScoresOverKeyTiles(q, keys, hd, positions, geometry.Scale, scores);
+            SoftmaxWeights(scores, positions, weights, rescales);
+            AccumulateRounded(values, vd, positions, weights, rescales, o);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void ScoresOverKeyTiles(float* q, float* keys, int hd, int positions, float scale, float* scores)
+    {
+        var s = Vector512.Create(scale);
+        for (int p0 = 0; p0 < positions; p0 += 16)
+            (Scores16(q, keys + (long)p0 * hd, hd / 64) * s).Store(scores + p0);
+    }
+
+    /// <summary>
+    /// The online softmax's weights: each position's weight and the rescale it applies to the accumulator (1 when none);
+    /// their sum is formed while they are applied (<see cref="AccumulateRounded"/>). The running max is a scalar chain;
+    /// the exps, one per position, run 16 at a time where <see cref="ExpLanes"/> reproduces this platform's expf.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void SoftmaxWeights(float* scores, int positions, float* weights, float* rescales)
+    {
+        float max = float.NegativeInfinity;
+        if (!ExpLanes.Exact)
+        {
+            for (int j = 0; j < positions; j++)
+            {
+                float s = scores[j], rescale = 1, weight = 1;
+                if (s > max)
+                {
+                    rescale = MathF.Exp(max - s);
+                    max = s;
+                }
+                else
+                {
+                    weight = MathF.Exp(s - max);
+                }
+                rescales[j] = rescale;
+                weights[j] = weight;
+            }
+            return;
+        }
+        // First the exp arguments, with a new max marked by a rescale of 0 (to be filled in); the padding to a whole
+        // vector gets argument 0.
+        for (int j = 0; j < positions; j++)
+        {
+            float s = scores[j];
+            if (s > max)
+            {
+                weights[j] = max - s;
+                rescales[j] = 0;
+                max = s;
+            }
+            else
+            {
+                weights[j] = s - max;
+                rescales[j] = 1;
+            }
+        }
+        for (int j = positions; j < ((positions + 15) & ~15); j++) { weights[j] = 0; rescales[j] = 1; }
+        for (int j = 0; j < positions; j += 16)
+        {
+            var newMax = Vector512.Equals(Vector512.Load(rescales + j), Vector512<float>.Zero);
+            var e = ExpLanes.Exp(Vector512.Load(weights + j));
+            Vector512.ConditionalSelect(newMax, e, Vector512<float>.One).Store(rescales + j);
+            Vector512.ConditionalSelect(newMax, Vector512<float>.One, e).Store(weights + j);
+        }
+    }
+
+    /// <summary>
+    /// acc ← round16(acc·rescale) where a rescale applies, then acc ← round16(fma(v, weight, acc)), per position, 64 value
+    /// lanes at a time held in registers; output = acc / Σ weights, the sum being the scalar chain sum ← fma(sum, rescale,
+    /// weight) formed alongside the first 64 lanes (alone it would cost a dependent FMA per position). A rescale of
+    /// exactly 1 is skipped: the accumulator holds F16 values, which ×1 and rounding leave as they are.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void AccumulateRounded(float* values, int vd, int positions, float* weights, float* rescales, float* output)
+    {
+        float sum = 0;
+        for (int c = 0; c < vd; c += 64)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            float* v = values + c;
+            bool first = c == 0;
+            for (int j = 0; j < positions; j++, v += vd)
+            {
+                float rescale = rescales[j], weight = weights[j];
+                if (first) sum = MathF.FusedMultiplyAdd(sum, rescale, weight);
+                if (rescale != 1f)
+                {
+                    var r = Vector512.Create(rescale);
+                    a0 = RoundToHalf(a0 * r); a1 = RoundToHalf(a1 * r); a2 = RoundToHalf(a2 * r); a3 = RoundToHalf(a3 * r);
+                }
+                var w = Vector512.Create(weight);
+                a0 = RoundToHalf(Vector512.FusedMultiplyAdd(Vector512.Load(v), w, a0));
+                a1 = RoundToHalf(Vector512.FusedMultiplyAdd(Vector512.Load(v + 16), w, a1));
+                a2 = RoundToHalf(Vector512.FusedMultiplyAdd(Vector512.Load(v + 32), w, a2));
+                a3 = RoundToHalf(Vector512.FusedMultiplyAdd(Vector512.Load(v + 48), w, a3));
+            }
+            var inv = Vector512.Create(1f / sum);
+            (a0 * inv).Store(output + c);
+            (a1 * inv).Store(output + c + 16);
+            (a2 * inv).Store(output + c + 32);
+            (a3 * inv).Store(output + c + 48);
+        }
+    }
+
+    /// <summary>
+    /// The unscaled scores of one tile's 16 positions (lane = position), in <see cref="DotWidened"/>'s order: product lane
+    /// m (of 64) chained by FMA over the 64-element steps, lane l (of 16) = (m l + m l+32) + (m l+16 + m l+48), then
+    /// halves, quarters and pairs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe Vector512<float> Scores16(float* q, float* tile, int steps)
+    {
+        var h8_0 = Lane(q, tile, 0, steps) + Lane(q, tile, 8, steps);
+        var h8_4 = Lane(q, tile, 4, steps) + Lane(q, tile, 12, steps);
+        var h8_2 = Lane(q, tile, 2, steps) + Lane(q, tile, 10, steps);
+        var h8_6 = Lane(q, tile, 6, steps) + Lane(q, tile, 14, steps);
+        var h8_1 = Lane(q, tile, 1, steps) + Lane(q, tile, 9, steps);
+        var h8_5 = Lane(q, tile, 5, steps) + Lane(q, tile, 13, steps);
+        var h8_3 = Lane(q, tile, 3, steps) + Lane(q, tile, 11, steps);
+        var h8_7 = Lane(q, tile, 7, steps) + Lane(q, tile, 15, steps);
+        return ((h8_0 + h8_4) + (h8_2 + h8_6)) + ((h8_1 + h8_5) + (h8_3 + h8_7));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe Vector512<float> Lane(float* q, float* tile, int l, int steps) =>
+        (Product(q, tile, l, steps) + Product(q, tile, l + 32, steps)) + (Product(q, tile, l + 16, steps) + Product(q, tile, l + 48, steps));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe Vector512<float> Product(float* q, float* tile, int m, int steps)
+    {
+        // Written out for the first two steps (head widths 64 and 128): a loop per product lane cost more than its FMA.
+        var a = Vector512.FusedMultiplyAdd(Vector512.Create(q[m]), Vector512.Load(tile + m * 16), Vector512<float>.Zero);
+        if (steps < 2) return a;
+        a = Vector512.FusedMultiplyAdd(Vector512.Create(q[m + 64]), Vector512.Load(tile + (m + 64) * 16), a);
+        for (int i = m + 128; i < 64 * steps; i += 64)
+            a = Vector512.FusedMultiplyAdd(Vector512.Create(q[i]), Vector512.Load(tile + i * 16), a);
+        return a;
     }
 
     // F32 bit patterns of 2^-14 (F16's smallest normal) and of 65520 (the first value F16 rounds to infinity), as a range test.

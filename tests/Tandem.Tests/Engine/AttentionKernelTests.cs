@@ -14,7 +14,8 @@ public class AttentionKernelTests
     public void HeadEqualsTheScalarReference(int headDim, int valueDim)
     {
         var rng = new Random(headDim * 31 + valueDim);
-        const int positions = 40, kvHeads = 2;
+        // Past two tiles of 16 positions, so that whole tiles, a partial last tile and a single position all occur.
+        const int positions = 70, kvHeads = 2;
         int keyStride = kvHeads * headDim, valueStride = kvHeads * valueDim;
         var keys = new Half[positions * keyStride];
         var values = new Half[positions * valueStride];
@@ -23,17 +24,56 @@ public class AttentionKernelTests
         var scratch = new Attention.Scratch(headDim, valueDim, positions);
         var queryF16 = new Half[headDim];
         var accumulator = new Half[valueDim];
-        for (int trial = 0; trial < 12; trial++)
+        for (int trial = 0; trial < 24; trial++)
         {
             // Growing query scales make later scores larger, which exercises the running-max rescale.
             var query = Enumerable.Range(0, headDim).Select(_ => (float)(rng.NextDouble() * 2 - 1) * (1 + trial)).ToArray();
             int kvHead = trial % kvHeads;
             var geometry = new Attention.HeadGeometry(headDim, valueDim, keyStride, kvHead * headDim, valueStride, kvHead * valueDim, 1f / MathF.Sqrt(headDim));
-            int attend = 1 + trial * 3;
+            int attend = 1 + trial * 3 % positions;
             var expected = new float[valueDim];
             var actual = new float[valueDim];
             Attention.HeadReference(query, keys, values, geometry, attend, queryF16, accumulator, expected);
             Attention.Head(query, keys, values, geometry, attend, scratch, actual);
+            for (int i = 0; i < valueDim; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                    $"hd {headDim}, positions {attend}, element {i}: {actual[i]:R} vs reference {expected[i]:R}");
+        }
+    }
+
+    /// <summary>The tiled (F32) kernel's vector form against its scalar reference: positions across several 64-position
+    /// tiles with partial last tiles, rescales when a later tile raises the max, and score ranges wide enough that some
+    /// weights underflow.</summary>
+    [Theory]
+    [InlineData(64, 64)]
+    [InlineData(128, 128)]
+    [InlineData(128, 64)]
+    [InlineData(80, 80)]   // a width the vector form does not take: the reference itself runs
+    public void TiledHeadEqualsItsScalarReference(int headDim, int valueDim)
+    {
+        var rng = new Random(headDim * 17 + valueDim);
+        const int positions = 200, kvHeads = 2;
+        int keyStride = kvHeads * headDim, valueStride = kvHeads * valueDim;
+        var keys = new Half[positions * keyStride];
+        var values = new Half[positions * valueStride];
+        for (int i = 0; i < keys.Length; i++) keys[i] = (Half)(rng.NextDouble() * 4 - 2);
+        for (int i = 0; i < values.Length; i++) values[i] = (Half)(rng.NextDouble() * 20 - 10);
+        var scratch = new Attention.Scratch(headDim, valueDim, positions);
+        foreach (int attend in new[] { 1, 15, 16, 17, 48, 63, 64, 65, 100, 128, 129, 200 })
+        {
+            int kvHead = attend % kvHeads;
+            // A growing query scale makes later positions' scores larger, so later tiles raise the running max.
+            float growth = attend % 3 == 0 ? 0.05f : 0f;
+            var query = Enumerable.Range(0, headDim).Select(i => (float)(rng.NextDouble() * 2 - 1) * (1 + attend / 20f)).ToArray();
+            for (int p = 0; p < attend; p++)
+                for (int i = 0; i < headDim; i++)
+                    keys[p * keyStride + kvHead * headDim + i] = (Half)((float)keys[p * keyStride + kvHead * headDim + i] * (1 + growth * p / 10));
+            var geometry = new Attention.HeadGeometry(headDim, valueDim, keyStride, kvHead * headDim, valueStride, kvHead * valueDim, 1f / MathF.Sqrt(headDim));
+            var expected = new float[valueDim];
+            var actual = new float[valueDim];
+            Attention.HeadReferenceTiled(query, keys, values, geometry, attend, expected);
+            scratch.Widen(keys, values, geometry, attend);
+            Attention.HeadWidenedTiled(query, keys, values, geometry, attend, scratch, actual);
             for (int i = 0; i < valueDim; i++)
                 Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
                     $"hd {headDim}, positions {attend}, element {i}: {actual[i]:R} vs reference {expected[i]:R}");
