@@ -5,6 +5,17 @@ namespace Tandem.Tests.Engine;
 /// <summary>The vectorized attention head against its scalar reference (the llama.cpp flash-attention arithmetic), bit for bit.</summary>
 public class AttentionKernelTests
 {
+    /// <summary>An F16 cache of <paramref name="kvHeads"/> heads per position: keys in [−2, 2), values in [−10, 10).</summary>
+    static (Half[] Keys, Half[] Values, int KeyStride, int ValueStride) RandomCache(Random rng, int positions, int kvHeads, int headDim, int valueDim)
+    {
+        int keyStride = kvHeads * headDim, valueStride = kvHeads * valueDim;
+        var keys = new Half[positions * keyStride];
+        var values = new Half[positions * valueStride];
+        for (int i = 0; i < keys.Length; i++) keys[i] = (Half)(rng.NextDouble() * 4 - 2);
+        for (int i = 0; i < values.Length; i++) values[i] = (Half)(rng.NextDouble() * 20 - 10);
+        return (keys, values, keyStride, valueStride);
+    }
+
     [Theory]
     [InlineData(64, 64)]
     [InlineData(128, 128)]
@@ -16,11 +27,7 @@ public class AttentionKernelTests
         var rng = new Random(headDim * 31 + valueDim);
         // Past two tiles of 16 positions, so that whole tiles, a partial last tile and a single position all occur.
         const int positions = 70, kvHeads = 2;
-        int keyStride = kvHeads * headDim, valueStride = kvHeads * valueDim;
-        var keys = new Half[positions * keyStride];
-        var values = new Half[positions * valueStride];
-        for (int i = 0; i < keys.Length; i++) keys[i] = (Half)(rng.NextDouble() * 4 - 2);
-        for (int i = 0; i < values.Length; i++) values[i] = (Half)(rng.NextDouble() * 20 - 10);
+        var (keys, values, keyStride, valueStride) = RandomCache(rng, positions, kvHeads, headDim, valueDim);
         var scratch = new Attention.Scratch(headDim, valueDim, positions);
         var queryF16 = new Half[headDim];
         var accumulator = new Half[valueDim];
@@ -53,11 +60,7 @@ public class AttentionKernelTests
     {
         var rng = new Random(headDim * 17 + valueDim);
         const int positions = 200, kvHeads = 2;
-        int keyStride = kvHeads * headDim, valueStride = kvHeads * valueDim;
-        var keys = new Half[positions * keyStride];
-        var values = new Half[positions * valueStride];
-        for (int i = 0; i < keys.Length; i++) keys[i] = (Half)(rng.NextDouble() * 4 - 2);
-        for (int i = 0; i < values.Length; i++) values[i] = (Half)(rng.NextDouble() * 20 - 10);
+        var (keys, values, keyStride, valueStride) = RandomCache(rng, positions, kvHeads, headDim, valueDim);
         var scratch = new Attention.Scratch(headDim, valueDim, positions);
         foreach (int attend in new[] { 1, 15, 16, 17, 48, 63, 64, 65, 100, 128, 129, 200 })
         {

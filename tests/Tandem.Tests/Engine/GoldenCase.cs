@@ -18,6 +18,31 @@ public sealed record GoldenCase(string Kind, string Input, int[] Tokens, float[]
         return (vocab, cases);
     }
 
+    /// <summary>
+    /// Evaluates this case's tokens as one batch in a fresh session and demands llama.cpp's bits at every position,
+    /// then its greedy continuation token by token.
+    /// </summary>
+    public void AssertSameBits(Tandem.Engine.Model model, int vocab, string name)
+    {
+        using var session = model.CreateSession(new Tandem.Engine.SessionOptions(ContextLength: 128, Threads: 2));
+        var logits = new float[Tokens.Length * vocab];
+        session.Evaluate(Tokens, logits);
+        for (int p = 0; p < Tokens.Length; p++)
+            for (int v = 0; v < vocab; v++)
+                Assert.True(logits[p * vocab + v] == Logits![p][v],
+                    $"{name} position {p} token {v}: {logits[p * vocab + v]:R} vs llama.cpp {Logits![p][v]:R}");
+        var last = logits.AsSpan((Tokens.Length - 1) * vocab, vocab).ToArray();
+        var generated = new List<int>();
+        foreach (var _ in Greedy!)
+        {
+            int next = 0;
+            for (int v = 1; v < vocab; v++) if (last[v] > last[next]) next = v;
+            generated.Add(next);
+            last = session.Evaluate([next]).ToArray();
+        }
+        Assert.Equal(Greedy, generated);
+    }
+
     /// <summary>The input text as the prompt files write it ("\n" stands for a newline).</summary>
     public string Text => Input.Replace("\\n", "\n");
 }
