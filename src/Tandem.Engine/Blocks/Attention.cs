@@ -116,28 +116,28 @@ public static partial class Attention
     public sealed class Scratch
     {
         internal readonly float[] Query, Accumulator, Keys, Values;
-        /// <summary>Keys in tiles of 16 positions: tile t holds dimension i of positions 16t..16t+15 at [16·(t·HeadDim + i)].</summary>
-        internal readonly bool Tiled;
+        /// <summary>Whether <see cref="Keys"/> is in tiles of 16 positions: tile t holds dimension i of positions 16t..16t+15 at [16·(t·HeadDim + i)].</summary>
+        internal readonly bool KeysInTiles;
         /// <summary>Per position of one query: its scaled score, its softmax weight and the rescale it applies (1 when none).</summary>
         internal readonly float[] Scores, Weights, Rescales;
 
         public Scratch(int headDim, int valueDim, int maxPositions)
         {
-            Tiled = Avx512F.IsSupported && headDim % 64 == 0 && valueDim % 64 == 0;
-            int capacity = Tiled ? (maxPositions + 15) & ~15 : maxPositions;
+            KeysInTiles = Avx512F.IsSupported && headDim % 64 == 0 && valueDim % 64 == 0;
+            int capacity = KeysInTiles ? (maxPositions + 15) & ~15 : maxPositions;
             Query = new float[headDim];
             Accumulator = new float[valueDim];
             Keys = GC.AllocateUninitializedArray<float>(capacity * headDim);
             Values = GC.AllocateUninitializedArray<float>(maxPositions * valueDim);
-            Scores = Tiled ? GC.AllocateUninitializedArray<float>(capacity) : [];
-            Weights = Tiled ? GC.AllocateUninitializedArray<float>(capacity) : [];
-            Rescales = Tiled ? GC.AllocateUninitializedArray<float>(capacity) : [];
+            Scores = KeysInTiles ? GC.AllocateUninitializedArray<float>(capacity) : [];
+            Weights = KeysInTiles ? GC.AllocateUninitializedArray<float>(capacity) : [];
+            Rescales = KeysInTiles ? GC.AllocateUninitializedArray<float>(capacity) : [];
         }
 
         /// <summary>Widens positions [0, positions) of one KV head from the F16 cache rows into <see cref="Keys"/> and <see cref="Values"/>.</summary>
         public void Widen(ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values, in HeadGeometry g, int positions)
         {
-            if (Tiled) WidenTransposed(keys, g.KeyStride, g.KeyOffset, g.HeadDim, Keys, positions);
+            if (KeysInTiles) WidenTransposed(keys, g.KeyStride, g.KeyOffset, g.HeadDim, Keys, positions);
             else WidenRows(keys, g.KeyStride, g.KeyOffset, g.HeadDim, Keys, positions);
             WidenRows(values, g.ValueStride, g.ValueOffset, g.ValueDim, Values, positions);
         }
@@ -239,7 +239,7 @@ public static partial class Attention
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void HeadWidened(ReadOnlySpan<float> query, in HeadGeometry geometry, int positions, Scratch scratch, Span<float> output)
     {
-        if (scratch.Tiled)
+        if (scratch.KeysInTiles)
         {
             HeadOverKeyTiles(query, geometry, positions, scratch, output);
             return;

@@ -83,12 +83,12 @@ public static partial class Attention
     /// 16 positions), bit for bit the same: the scores of four 16-position tiles at a time as four FMA chains over the
     /// head dimension (positions in the lanes), the exps 16 at a time, and the value sums with 64 accumulator lanes in
     /// registers. The query is not rounded and the accumulator stays F32, so this costs a fraction of the one-row form.
-    /// Falls back to the reference where the scratch is not tiled.
+    /// Falls back to the reference where the scratch does not hold its keys in tiles.
     /// </summary>
     public static unsafe void HeadWidenedTiled(ReadOnlySpan<float> query, ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values,
         in HeadGeometry geometry, int positions, Scratch scratch, Span<float> output)
     {
-        if (!scratch.Tiled)
+        if (!scratch.KeysInTiles)
         {
             HeadReferenceTiled(query, keys, values, geometry, positions, output);
             return;
