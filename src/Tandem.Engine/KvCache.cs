@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Tandem.Engine;
 
 /// <summary>
@@ -40,9 +42,9 @@ public sealed class KvCache
 
     public void Store(int layer, int position, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
     {
-        var k = Keys[layer].AsSpan(position * KeyLength, KeyLength);
-        for (int i = 0; i < k.Length; i++) k[i] = (Half)key[i];
-        var v = Values[layer].AsSpan(position * ValueLength, ValueLength);
-        for (int i = 0; i < v.Length; i++) v[i] = (Half)value[i];
+        // TensorPrimitives' vector conversion rounds exactly as (Half)x does (checked in KvCacheTests), a lane at a time
+        // the conversion was 1.5 % of a 512-token prefill.
+        TensorPrimitives.ConvertToHalf(key[..KeyLength], Keys[layer].AsSpan(position * KeyLength, KeyLength));
+        TensorPrimitives.ConvertToHalf(value[..ValueLength], Values[layer].AsSpan(position * ValueLength, ValueLength));
     }
 }

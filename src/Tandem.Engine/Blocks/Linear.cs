@@ -6,7 +6,7 @@ namespace Tandem.Engine.Blocks;
 /// <summary>
 /// A weight matrix of <see cref="OutFeatures"/> rows × <see cref="InFeatures"/> columns, read in place from the
 /// memory-mapped GGUF, with an optional F32 bias and the kernel chosen for its type. The exception: repacked Q4_0
-/// matrices are interleaved by groups of eight rows at load (<see cref="RowInterleave"/>), read from the file into their
+/// matrices are interleaved by groups of eight rows at load (<see cref="Q4_0Lanes"/>), read from the file into their
 /// own memory — decode then streams them front to back; the mapped pages of those tensors are never touched, so the
 /// resident size stays that of the weights.
 /// </summary>
@@ -44,7 +44,7 @@ public sealed unsafe class Linear
         if (InterleaveAtLoad && Kernel is GgmlQ0Kernel { Repacked: true } && GgmlQ0Kernel.CanInterleave
             && (long)OutFeatures * RowBytes <= Array.MaxLength) // one array holds the copy; a larger matrix stays mapped
         {
-            _interleaved = ReadInterleaved(file, tensor, OutFeatures, RowBytes, GgmlTypeInfo.Of(Type).TypeSize);
+            _interleaved = ReadInterleaved(file, tensor, OutFeatures, RowBytes);
             Data = (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _interleaved[0]);
             Kernel = KernelRegistry.InterleavedQ4_0;
         }
@@ -55,9 +55,9 @@ public sealed unsafe class Linear
     public byte* Row(int row) => _interleaved is null ? Data + row * RowBytes : throw new InvalidOperationException($"'{Name}' is interleaved at load; its rows are not contiguous");
 
     /// <summary>Reads a matrix group by group (eight rows) with positioned reads and interleaves each group.</summary>
-    static byte[] ReadInterleaved(GgufFile file, GgufTensorInfo tensor, int rows, long rowBytes, int blockBytes)
+    static byte[] ReadInterleaved(GgufFile file, GgufTensorInfo tensor, int rows, long rowBytes)
     {
-        long groupBytes = RowInterleave.Group * rowBytes;
+        long groupBytes = Q4_0Lanes.Rows * rowBytes;
         var result = GC.AllocateUninitializedArray<byte>((int)(rows * rowBytes), pinned: true);
         var group = new byte[groupBytes];
         using var handle = File.OpenHandle(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
@@ -71,7 +71,7 @@ public sealed unsafe class Linear
                 if (n == 0) throw new InvalidDataException($"{System.IO.Path.GetFileName(file.Path)}: tensor '{tensor.Name}' ends early at byte {offset + at + read}");
                 read += n;
             }
-            RowInterleave.Interleave(group, result.AsSpan((int)at, (int)groupBytes), rowBytes, blockBytes);
+            Q4_0Lanes.LayOut(group, result.AsSpan((int)at, (int)groupBytes), rowBytes);
         }
         return result;
     }

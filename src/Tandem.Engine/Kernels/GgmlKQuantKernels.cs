@@ -397,7 +397,7 @@ public static unsafe class GgmlKQuantDot
             }
         }
         var result = acc - accMin + Vector256.Create(bias);
-        for (int t = 0; t < 8; t++) o[t * os] = result[t];
+        TokenLanes.Store8(o, os, result);
     }
 
     /// <summary>
@@ -449,8 +449,8 @@ public static unsafe class GgmlKQuantDot
         }
         var result0 = acc0 - accMin0 + Vector256.Create(bias);
         var result1 = acc1 - accMin1 + Vector256.Create(bias);
-        for (int t = 0; t < 8; t++) o[t * os] = result0[t];
-        for (int t = 0; t < 8; t++) o[(t + 8) * os] = result1[t];
+        TokenLanes.Store8(o, os, result0);
+        TokenLanes.Store8(o + 8 * os, os, result1);
     }
 
     /// <summary>One group of four weight nibble pairs against two eight-token groups' quants: low nibbles (groups[0]) and high (groups[8]).</summary>

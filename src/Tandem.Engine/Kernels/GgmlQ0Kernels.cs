@@ -393,38 +393,34 @@ public static unsafe partial class GgmlQ0Dot
     const long Q4GroupBlockBytes = 8 * 32 + 32 + 32;
 
     /// <summary>
-    /// Repacked Q4_0 order (<see cref="RepackedQ4_0Avx2"/>) for rows × tokens, eight tokens at a time, with tokens in
-    /// the lanes: the activations of a group are transposed once so that lane t of vector k holds token t's quants
+    /// Repacked Q4_0 order (<see cref="RepackedQ4_0Avx2"/>) for rows × tokens as in the file: whole groups of sixteen
+    /// tokens through <see cref="TokenTiles{TLayout}"/>, then a group of eight here, then one token at a time
+    /// (<see cref="RepackedQ4_0Rows8"/>). Eight tokens sit in the lanes: the activations of a group are transposed once so that lane t of vector k holds token t's quants
     /// 4k..4k+3; each weight group of four unsigned nibbles is broadcast and dotted against all eight tokens at once
     /// (VNNI where available), the −8 offset enters as the accumulator's start, and the exact block sums (lane = token)
     /// feed acc = fma(sum, d_w·d_a, acc) per lane — the scalar chain, with no horizontal reduction anywhere.
     /// </summary>
-    public static void TileRepackedQ4_0(in MatMulOperands op, int rowStart, int rowEnd) => TileRepackedQ4_0(op, rowStart, rowEnd, interleaved: false);
-
-    /// <summary><see cref="TileRepackedQ4_0(in MatMulOperands, int, int)"/> over weights interleaved at load (<see cref="RowInterleave"/>).</summary>
-    public static void TileInterleavedQ4_0(in MatMulOperands op, int rowStart, int rowEnd) => TileRepackedQ4_0(op, rowStart, rowEnd, interleaved: true);
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void TileRepackedQ4_0(in MatMulOperands op, int rowStart, int rowEnd, bool interleaved)
+    public static void TileRepackedQ4_0(in MatMulOperands op, int rowStart, int rowEnd)
     {
-        var rows = new RowInterleave(op.Weights, op.RowBytes, 18, interleaved);
-        int nb = op.N / 32, tokens = op.Tokens, tiled = tokens - tokens % 8, blockStride = rows.BlockStride;
+        int nb = op.N / 32, tokens = op.Tokens, sixteens = TokenTiles<FileLayout>(op, rowStart, rowEnd);
+        int tiled = sixteens + (tokens - sixteens) / 8 * 8;
         long ys = op.ActivationRowBytes, os = op.OutputStride;
-        if (tiled > 0)
+        if (tiled > sixteens)
         {
             byte* layout = KernelScratch.Get(nb * Q4GroupBlockBytes);
             var m4 = Vector256.Create((byte)0xF);
-            for (int t = 0; t < tiled; t += 8)
+            for (int t = sixteens; t < tiled; t += 8)
             {
                 LayOutQ4Group(op.Activations + t * ys, ys, nb, layout);
                 for (int r = rowStart; r < rowEnd; r++)
                 {
-                    byte* x = rows.Row(r);
+                    byte* x = op.Weights + r * op.RowBytes;
                     var acc = Vector256<float>.Zero;
                     for (int ib = 0; ib < nb; ib++)
                     {
                         // Weight group m (elements 4m..4m+3) is the low nibbles of bytes 4m..4m+3, group m+4 their high nibbles.
-                        byte* qs = x + ib * blockStride + 2;
+                        byte* qs = x + ib * 18 + 2;
                         var blk = (Vector256<sbyte>*)(layout + ib * Q4GroupBlockBytes);
                         var sums = ((Vector256<int>*)blk)[8];
                         var b0 = Vector256.Create(*(int*)qs).AsByte();
@@ -444,12 +440,12 @@ public static unsafe partial class GgmlQ0Dot
                     }
                     acc += Vector256.Create(op.Bias is null ? 0f : op.Bias[r]);
                     float* o = op.Output + t * os + r;
-                    for (int k = 0; k < 8; k++) o[k * os] = acc[k];
+                    TokenLanes.Store8(o, os, acc);
                 }
             }
         }
         for (int t = tiled; t < tokens; t++)
-            RepackedQ4_0Rows8(op, rows, t, rowStart, rowEnd);
+            RepackedQ4_0Rows8(op, t, rowStart, rowEnd);
     }
 
     /// <summary>acc + Σ over each 4-byte lane of u·s (unsigned × signed bytes; exact): VNNI's vpdpbusd, else two multiply-adds.</summary>
@@ -459,23 +455,28 @@ public static unsafe partial class GgmlQ0Dot
             ? AvxVnni.MultiplyWideningAndAdd(acc, u, s)
             : acc + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
 
-    static void LayOutQ4Group(byte* y0, long ys, int nb, byte* layout)
+    static void LayOutQ4Group(byte* y0, long ys, int nb, byte* layout) => LayOutQ4Tokens(y0, ys, nb, 8, layout);
+
+    /// <summary>
+    /// <paramref name="tokens"/> tokens' Q8_0 activations with the tokens in the lanes: per block, eight vectors of
+    /// 4·tokens bytes (lane t = token t's quants 4k..4k+3), then −8 × each token's block quant sum, then the tokens'
+    /// scales — 40·tokens bytes a block.
+    /// </summary>
+    internal static void LayOutQ4Tokens(byte* y0, long ys, int nb, int tokens, byte* layout)
     {
+        int vector = 4 * tokens;
         for (int ib = 0; ib < nb; ib++)
         {
-            byte* blk = layout + ib * Q4GroupBlockBytes;
-            var offsets = (int*)(blk + 8 * 32);
-            var scales = (float*)(blk + 9 * 32);
-            for (int t = 0; t < 8; t++)
+            byte* blk = layout + ib * 10L * vector;
+            var offsets = (int*)(blk + 8 * vector);
+            var scales = (float*)(blk + 9 * vector);
+            for (int t = 0; t < tokens; t++)
             {
                 var y = (BlockQ8_0*)(y0 + t * ys) + ib;
-                int sum = 0;
                 for (int k = 0; k < 8; k++)
-                {
-                    *(int*)(blk + k * 32 + 4 * t) = *(int*)(y->Qs + 4 * k);
-                    sum += y->Qs[4 * k] + y->Qs[4 * k + 1] + y->Qs[4 * k + 2] + y->Qs[4 * k + 3];
-                }
-                offsets[t] = -8 * sum;
+                    *(int*)(blk + k * vector + 4 * t) = *(int*)(y->Qs + 4 * k);
+                var pairs = Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Vector256.Load(y->Qs));
+                offsets[t] = -8 * Vector256.Sum(Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1)));
                 scales[t] = HalfTable.ToF32(*(ushort*)&y->D);
             }
         }
@@ -486,13 +487,10 @@ public static unsafe partial class GgmlQ0Dot
     /// time, the rows' integer block sums reduced into one vector (lane = row), each lane the scalar chain.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RepackedQ4_0Rows8(in MatMulOperands op, in RowInterleave rows, int t, int rowStart, int rowEnd)
+    static void RepackedQ4_0Rows8(in MatMulOperands op, int t, int rowStart, int rowEnd)
     {
-        // Interleaved groups start at multiples of eight: rows before the first whole group and after the last one are
-        // done one at a time.
-        int first = rows.Interleaved ? Math.Min(rowEnd, (rowStart + 7) & ~7) : rowStart;
-        int nb = op.N / 32, grouped = first + (rowEnd - first) / 8 * 8, blockStride = rows.BlockStride;
-        long rb = rows.RowStride;
+        int nb = op.N / 32, grouped = rowStart + (rowEnd - rowStart) / 8 * 8;
+        long rb = op.RowBytes;
         byte* y0 = op.Activations + t * op.ActivationRowBytes;
         float* o = op.Output + t * (long)op.OutputStride;
         // The −8 of every weight quant comes out of the rows: Σ (q − 8)·y = Σ q·y − 8·Σ y, and 8·Σ y (with the
@@ -507,20 +505,18 @@ public static unsafe partial class GgmlQ0Dot
         }
         // Each row's scale d is the first two bytes of its block: one gather fetches the eight rows' at once.
         var rowOffsets = EightRowOffsets(rb);
-        for (int r = rowStart; r < first; r++)
-            o[r] = RepackedQ4_0Strided(rows.Row(r), blockStride, y0, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
-        for (int r = first; r < grouped; r += 8)
+        for (int r = rowStart; r < grouped; r += 8)
         {
-            byte* w = rows.Row(r);
+            byte* w = op.Weights + r * rb;
             var acc = Vector256<float>.Zero;
             for (int ib = 0; ib < nb; ib++)
             {
-                byte* x = w + ib * blockStride;
+                byte* x = w + ib * 18L;
                 byte* y = y0 + ib * 34L + 2;
                 // Eight rows of the file's layout are read side by side, a pattern the hardware prefetchers follow poorly
                 // from DRAM (decode reads every weight once): fetch the next group's bytes at the same offsets ahead of
-                // time. Interleaved rows are one stream and need no help.
-                if (!rows.Interleaved && Sse.IsSupported && (ib & 3) == 0)
+                // time. (Rows interleaved at load are one stream and need no help: Q4_0Lanes.)
+                if (Sse.IsSupported && (ib & 3) == 0)
                     for (int k = 16; k < 24; k++) Sse.Prefetch0(x + k * rb);
                 var ys = Vector256.Load((sbyte*)y);
                 var sums = GgmlKQuantDot.Reduce8(UnsignedDot(default, UnsignedNibbles(x + 2), ys), UnsignedDot(default, UnsignedNibbles(x + rb + 2), ys),
@@ -535,7 +531,7 @@ public static unsafe partial class GgmlQ0Dot
             (acc + bias).Store(o + r);
         }
         for (int r = grouped; r < rowEnd; r++)
-            o[r] = RepackedQ4_0Strided(rows.Row(r), blockStride, y0, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
+            o[r] = RepackedQ4_0Avx2(op.Weights + r * rb, y0, op.N) + (op.Bias is null ? 0f : op.Bias[r]);
     }
 
     /// <summary>Byte offsets of the same block in eight rows <paramref name="rowStride"/> apart, for gathers.</summary>
@@ -591,17 +587,14 @@ public static unsafe partial class GgmlQ0Dot
     public static float VecDotAvx2(GgmlType type, byte* w, byte* a, int n) => VecDotAvx2For(type)(w, a, n);
 
     /// <summary>AVX2 version of <see cref="RepackedQ4_0Reference"/> (identical results).</summary>
-    public static float RepackedQ4_0Avx2(byte* w, byte* a, int n) => RepackedQ4_0Strided(w, 18, a, n);
-
-    /// <summary><see cref="RepackedQ4_0Avx2"/> for a row whose blocks are <paramref name="blockStride"/> bytes apart (interleaved rows).</summary>
-    static float RepackedQ4_0Strided(byte* w, int blockStride, byte* a, int n)
+    public static float RepackedQ4_0Avx2(byte* w, byte* a, int n)
     {
         int nb = n / 32;
         var y = (BlockQ8_0*)a;
         float acc = 0;
         for (int ib = 0; ib < nb; ib++)
         {
-            var x = (BlockQ4_0*)(w + ib * blockStride);
+            var x = (BlockQ4_0*)w + ib;
             var lanes = LaneSums(Nibbles(x->Qs) - Vector256.Create((sbyte)8), Vector256.Load(y[ib].Qs));
             int s = Vector256.Sum(lanes);
             acc = MathF.FusedMultiplyAdd(s, HalfTable.ToF32(*(ushort*)&x->D) * HalfTable.ToF32(*(ushort*)&y[ib].D), acc);
@@ -628,7 +621,7 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
 
     /// <param name="simd">use the fastest form this CPU has (AVX2, else portable 128-bit vectors); false: the scalar reference.</param>
     /// <param name="forceVector128">use the portable 128-bit form even where AVX2 exists (tests, and ARM64's path).</param>
-    /// <param name="interleaved">the repacked Q4_0 kernel over weights interleaved at load (<see cref="RowInterleave"/>);
+    /// <param name="interleaved">the repacked Q4_0 kernel over weights interleaved at load (<see cref="Q4_0Lanes"/>);
     /// AVX2 only, and only its <see cref="MatMul"/> reads that layout (<see cref="Dot"/> takes rows as in the file).</param>
     public GgmlQ0Kernel(GgmlType weightType, bool repacked = false, bool simd = true, bool forceVector128 = false, bool interleaved = false)
     {
@@ -641,14 +634,14 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
         if (interleaved && !(repacked && _simd)) throw new NotSupportedException("Interleaved weights are read by the AVX2 repacked Q4_0 kernel only.");
         _interleaved = interleaved;
         _avx2 = repacked ? &GgmlQ0Dot.RepackedQ4_0Avx2 : GgmlQ0Dot.VecDotAvx2For(weightType);
-        _tile = !_simd ? null : interleaved ? GgmlQ0Dot.TileInterleavedQ4_0 : repacked ? GgmlQ0Dot.TileRepackedQ4_0
+        _tile = !_simd ? null : interleaved ? Q4_0Lanes.MatMul : repacked ? GgmlQ0Dot.TileRepackedQ4_0
             : GgmlQ0Dot.TileAvx512For(weightType) ?? GgmlQ0Dot.TileAvx2For(weightType);
     }
 
-    /// <summary>Whether this CPU reads Q4_0 weights interleaved at load (<see cref="RowInterleave"/>).</summary>
-    public static bool CanInterleave => GgmlQ0Dot.Avx2Available;
+    /// <summary>Whether this CPU reads Q4_0 weights interleaved at load (<see cref="Q4_0Lanes"/>).</summary>
+    public static bool CanInterleave => GgmlQ0Dot.Avx2Available && Q4_0Lanes.Available;
 
-    public override int RowGranularity => _interleaved ? RowInterleave.Group : 1;
+    public override int RowGranularity => _interleaved ? Q4_0Lanes.Rows : 1;
 
     /// <summary>Whether llama.cpp's x86 CPU backend repacks a weight matrix of this type and row count (q4_0_8x8).</summary>
     public static bool IsRepacked(GgmlType type, int rows) => type == GgmlType.Q4_0 && rows % 8 == 0;

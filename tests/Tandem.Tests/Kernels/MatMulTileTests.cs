@@ -23,7 +23,7 @@ public unsafe class MatMulTileTests
         {
             // Two workers' halves, the split the engine's pool makes (the first half may be odd).
             int split = rows / 2 + (rows > 2 ? 1 : 0);
-            var tokenCounts = n > 512 ? new[] { 1, 24, 33 } : new[] { 1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 24, 32, 40 };
+            var tokenCounts = n > 512 ? new[] { 1, 24, 33 } : new[] { 1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 24, 32, 40, 57 };
             CheckMatMul(rng, type, n, rows, tokenCounts, [0, split, rows], bias: rows == 7);
         }
     }
@@ -70,9 +70,9 @@ public unsafe class MatMulTileTests
             for (int r = 0; r < rows; r++) QuantKernelTests.RandomWeights(rng, type, n).CopyTo(weights, r * rowBytes);
             var packed = new byte[weights.Length];
             for (int g = 0; g < rows / 8; g++)
-                RowInterleave.Interleave(weights.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), packed.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), rowBytes, blockBytes);
+                Q4_0Lanes.LayOut(weights.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), packed.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), rowBytes);
             var biases = QuantTestUtil.RandomFloats(rng, rows);
-            foreach (int tokens in new[] { 1, 2, 4, 7, 8, 9, 13, 17 })
+            foreach (int tokens in new[] { 1, 2, 4, 7, 8, 9, 13, 16, 17, 33, 57, 70 })
             {
                 var activations = new byte[plain.ActivationRowBytes(n) * tokens];
                 for (int t = 0; t < tokens; t++)
