@@ -21,7 +21,7 @@ namespace Tandem.Engine.Kernels;
 /// </list>
 /// Each path has a plain scalar reference (<c>…Scalar</c>) beside its AVX2 form; both give identical bits.
 /// </summary>
-public static unsafe class GgmlKQuantDot
+public static unsafe partial class GgmlKQuantDot
 {
     const uint KMask1 = 0x3f3f3f3f, KMask2 = 0x0f0f0f0f, KMask3 = 0x03030303;
 
@@ -478,9 +478,29 @@ public static unsafe class GgmlKQuantDot
         long ys = op.ActivationRowBytes, os = op.OutputStride;
         if (tiled > 0)
         {
+            // The wide groups are taken from the scratch first: it is the larger request, so the narrow groups'
+            // request below returns the same buffer (they overlap the wide ones, and each step lays out what it reads).
+            int wide = Avx512BW.IsSupported ? tiled / 32 * 32 : 0;
+            byte* wideData = wide > 0 ? KernelScratch.Get(2 * Q4KWideGroup.Bytes(nb)) : null;
+            var wideFirst = new Q4KWideGroup(wideData, nb);
+            var wideSecond = new Q4KWideGroup(wideData + Q4KWideGroup.Bytes(nb), nb);
+            for (int t = 0; t < wide; t += 32)
+            {
+                wideFirst.LayOut(op.Activations + t * ys, ys);
+                wideSecond.LayOut(op.Activations + (t + 16) * ys, ys);
+                bool fetch = RowsFromMemory(t, rowEnd - rowStart, op.RowBytes);
+                for (int r = rowStart; r < rowEnd; r += 2)
+                {
+                    int next = Math.Min(r + 1, rowEnd - 1);
+                    var rows = new Q4KRowPair((BlockQ4_K*)(op.Weights + r * op.RowBytes), (BlockQ4_K*)(op.Weights + next * op.RowBytes),
+                        op.Output + t * os + r, os, op.Bias is null ? 0f : op.Bias[r], op.Bias is null ? 0f : op.Bias[next], next - r + 1);
+                    if (fetch) GemmQ4KRows2x32<FetchAhead>(rows, wideFirst, wideSecond);
+                    else GemmQ4KRows2x32<NoFetch>(rows, wideFirst, wideSecond);
+                }
+            }
             var group = new Q4KGroup(nb);
             var second = new Q4KGroup(nb, slot: 1);
-            for (int t = 0; t < tiled; t += 8)
+            for (int t = wide; t < tiled; t += 8)
             {
                 bool sixteen = t + 16 <= tiled;
                 group.LayOut(op.Activations + t * ys, ys);
