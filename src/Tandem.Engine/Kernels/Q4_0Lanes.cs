@@ -68,15 +68,13 @@ public static unsafe class Q4_0Lanes
     /// </summary>
     public static void MatMul(in MatMulOperands op, int rowStart, int rowEnd)
     {
-        int done = GgmlQ0Dot.TokenTiles<LaneMajor>(op, rowStart, rowEnd);
         int first = Math.Min(rowEnd, (rowStart + Rows - 1) / Rows * Rows);
         int grouped = first + (rowEnd - first) / Rows * Rows;
+        int done = GgmlQ0Dot.TokenTiles<LaneMajor>(op, first, grouped);
         for (int t = done; t < op.Tokens; t++)
-        {
-            for (int r = rowStart; r < first; r++) SingleRow(op, r, t);
             if (grouped > first) Token(op, t, first, grouped);
-            for (int r = grouped; r < rowEnd; r++) SingleRow(op, r, t);
-        }
+        for (int r = rowStart; r < first; r++) SingleRow(op, r);
+        for (int r = grouped; r < rowEnd; r++) SingleRow(op, r);
     }
 
     /// <summary>Where a row's blocks sit in lane-major groups (for the tiles shared with the file's layout).</summary>
@@ -147,23 +145,21 @@ public static unsafe class Q4_0Lanes
         }
     }
 
-    /// <summary>One row of a group the range only partly covers, one token: its blocks read back into the file's form.</summary>
-    static void SingleRow(in MatMulOperands op, int r, int t)
+    /// <summary>
+    /// One row of a group the range only partly covers, every token: the row read back into the file's layout, then
+    /// the file-layout dot (<see cref="GgmlQ0Dot.RepackedQ4_0Avx2"/>).
+    /// </summary>
+    static void SingleRow(in MatMulOperands op, int r)
     {
         int nb = op.N / 32;
-        byte* block = stackalloc byte[18];
-        byte* a = op.Activations + t * op.ActivationRowBytes;
-        float acc = 0;
-        for (int ib = 0; ib < nb; ib++)
+        // Only tests split a group (the engine splits rows at multiples of RowGranularity, 8), so a long row may allocate.
+        Span<byte> row = nb * 18 <= 16384 ? stackalloc byte[nb * 18] : new byte[nb * 18];
+        fixed (byte* w = row)
         {
-            ReadBlock(op.Weights, op.RowBytes, r, ib, block);
-            var x = (BlockQ4_0*)block;
-            var y = (BlockQ8_0*)(a + ib * 34L);
-            int s = 0;
-            for (int j = 0; j < 16; j++)
-                s += ((x->Qs[j] & 0xF) - 8) * y->Qs[j] + ((x->Qs[j] >> 4) - 8) * y->Qs[j + 16];
-            acc = MathF.FusedMultiplyAdd(s, HalfTable.ToF32(*(ushort*)block) * HalfTable.ToF32(*(ushort*)&y->D), acc);
+            for (int ib = 0; ib < nb; ib++) ReadBlock(op.Weights, op.RowBytes, r, ib, w + ib * 18);
+            for (int t = 0; t < op.Tokens; t++)
+                op.Output[t * op.OutputStride + r] = GgmlQ0Dot.RepackedQ4_0Avx2(w, op.Activations + t * op.ActivationRowBytes, op.N)
+                    + (op.Bias is null ? 0f : op.Bias[r]);
         }
-        op.Output[t * op.OutputStride + r] = acc + (op.Bias is null ? 0f : op.Bias[r]);
     }
 }

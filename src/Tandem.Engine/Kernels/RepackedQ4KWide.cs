@@ -146,13 +146,8 @@ public static unsafe partial class GgmlKQuantDot
         ref Vector512<short> lo00, ref Vector512<short> hi00, ref Vector512<short> lo01, ref Vector512<short> hi01,
         ref Vector512<short> lo10, ref Vector512<short> hi10, ref Vector512<short> lo11, ref Vector512<short> hi11)
     {
-        var m4 = Vector512.Create((byte)0xF);
-        var a = Vector512.Create(*(int*)qa).AsByte();
-        var b = Vector512.Create(*(int*)qb).AsByte();
-        var la = a & m4;
-        var lb = b & m4;
-        var ha = Vector512.ShiftRightLogical(a.AsUInt16(), 4).AsByte() & m4;
-        var hb = Vector512.ShiftRightLogical(b.AsUInt16(), 4).AsByte() & m4;
+        GgmlQ0Dot.BroadcastNibbles(qa, out var la, out var ha);
+        GgmlQ0Dot.BroadcastNibbles(qb, out var lb, out var hb);
         var y = first[0];
         lo00 += Avx512BW.MultiplyAddAdjacent(la, y);
         lo10 += Avx512BW.MultiplyAddAdjacent(lb, y);

@@ -187,18 +187,23 @@ public static unsafe partial class GgmlQ0Dot
         TokenLanes.Store16(output.Group(2) + 1, output.Stride, a11 + b1);
     }
 
+    /// <summary>Four weight bytes at <paramref name="q"/> in every 32-bit lane, split into their low and high nibbles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void BroadcastNibbles(byte* q, out Vector512<byte> low, out Vector512<byte> high)
+    {
+        var m4 = Vector512.Create((byte)0x0F);
+        var w = Vector512.Create(*(int*)q).AsByte();
+        low = w & m4;
+        high = Vector512.ShiftRightLogical(w.AsUInt16(), 4).AsByte() & m4;
+    }
+
     /// <summary>Quant bytes 4k..4k+3 of two rows against two sixteen-token groups' quant groups k (low nibbles) and k + 4 (high), summed in 16 bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void WideStep(byte* q0, byte* q1, Vector512<sbyte>* g0, Vector512<sbyte>* g1,
         ref Vector512<short> s00, ref Vector512<short> s01, ref Vector512<short> s10, ref Vector512<short> s11)
     {
-        var m4 = Vector512.Create((byte)0x0F);
-        var w0 = Vector512.Create(*(int*)q0).AsByte();
-        var w1 = Vector512.Create(*(int*)q1).AsByte();
-        var lo0 = w0 & m4;
-        var lo1 = w1 & m4;
-        var hi0 = Vector512.ShiftRightLogical(w0.AsUInt16(), 4).AsByte() & m4;
-        var hi1 = Vector512.ShiftRightLogical(w1.AsUInt16(), 4).AsByte() & m4;
+        BroadcastNibbles(q0, out var lo0, out var hi0);
+        BroadcastNibbles(q1, out var lo1, out var hi1);
         s00 += Avx512BW.MultiplyAddAdjacent(lo0, g0[0]) + Avx512BW.MultiplyAddAdjacent(hi0, g0[4]);
         s01 += Avx512BW.MultiplyAddAdjacent(lo0, g1[0]) + Avx512BW.MultiplyAddAdjacent(hi0, g1[4]);
         s10 += Avx512BW.MultiplyAddAdjacent(lo1, g0[0]) + Avx512BW.MultiplyAddAdjacent(hi1, g0[4]);
