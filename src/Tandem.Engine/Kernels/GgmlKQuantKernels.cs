@@ -478,8 +478,8 @@ public static unsafe partial class GgmlKQuantDot
         long ys = op.ActivationRowBytes, os = op.OutputStride;
         if (tiled > 0)
         {
-            // The wide groups are taken from the scratch first: it is the larger request, so the narrow groups'
-            // request below returns the same buffer (they overlap the wide ones, and each step lays out what it reads).
+            // Whole groups of 32 tokens first (AVX-512), then eights and sixteens; each kind takes the worker's scratch
+            // only after the previous kind is done with it.
             int wide = Avx512BW.IsSupported ? tiled / 32 * 32 : 0;
             byte* wideData = wide > 0 ? KernelScratch.Get(2 * Q4KWideGroup.Bytes(nb)) : null;
             var wideFirst = new Q4KWideGroup(wideData, nb);

@@ -393,10 +393,10 @@ public static unsafe partial class GgmlQ0Dot
     const long Q4GroupBlockBytes = 8 * 32 + 32 + 32;
 
     /// <summary>
-    /// Repacked Q4_0 order (<see cref="RepackedQ4_0Avx2"/>) for rows × tokens as in the file: whole groups of sixteen
-    /// tokens through <see cref="TokenTiles{TLayout}"/>, then a group of eight here, then one token at a time
-    /// (<see cref="RepackedQ4_0Rows8"/>). Eight tokens sit in the lanes: the activations of a group are transposed once so that lane t of vector k holds token t's quants
-    /// 4k..4k+3; each weight group of four unsigned nibbles is broadcast and dotted against all eight tokens at once
+    /// Repacked Q4_0 order (<see cref="RepackedQ4_0Avx2"/>) for rows × tokens as in the file: tokens in groups of 32
+    /// and 16 through <see cref="TokenTiles{TLayout}"/>, then a group of eight here, then one token at a time
+    /// (<see cref="RepackedQ4_0Rows8"/>). Here eight tokens sit in the lanes: the activations of a group are transposed
+    /// once so that lane t of vector k holds token t's quants 4k..4k+3; each weight group of four unsigned nibbles is broadcast and dotted against all eight tokens at once
     /// (VNNI where available), the −8 offset enters as the accumulator's start, and the exact block sums (lane = token)
     /// feed acc = fma(sum, d_w·d_a, acc) per lane — the scalar chain, with no horizontal reduction anywhere.
     /// </summary>
