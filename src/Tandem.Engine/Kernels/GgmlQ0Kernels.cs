@@ -475,10 +475,28 @@ public static unsafe partial class GgmlQ0Dot
                 var y = (BlockQ8_0*)(y0 + t * ys) + ib;
                 for (int k = 0; k < 8; k++)
                     *(int*)(blk + k * vector + 4 * t) = *(int*)(y->Qs + 4 * k);
-                var pairs = Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Vector256.Load(y->Qs));
-                offsets[t] = -8 * Vector256.Sum(Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1)));
+                offsets[t] = -8 * QuantSum(y->Qs);
                 scales[t] = HalfTable.ToF32(*(ushort*)&y->D);
             }
+        }
+    }
+
+    /// <summary>Σ of a Q8_0 block's 32 quants (exact).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static int QuantSum(sbyte* qs) =>
+        Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Vector256.Load(qs)), Vector256.Create((short)1)));
+
+    /// <summary>
+    /// Per Q8_0 block of one token: −8 × its quant sum and its scale as f32. The −8 of every Q4_0 weight quant comes out
+    /// of the rows: Σ (q − 8)·y = Σ q·y − 8·Σ y, and −8·Σ y is the same for every row, so it is computed once per block.
+    /// </summary>
+    internal static void TokenBlockOffsets(byte* y0, int nb, int* offsets, float* scales)
+    {
+        for (int ib = 0; ib < nb; ib++)
+        {
+            var y = (BlockQ8_0*)y0 + ib;
+            offsets[ib] = -8 * QuantSum(y->Qs);
+            scales[ib] = HalfTable.ToF32(*(ushort*)&y->D);
         }
     }
 
@@ -493,16 +511,9 @@ public static unsafe partial class GgmlQ0Dot
         long rb = op.RowBytes;
         byte* y0 = op.Activations + t * op.ActivationRowBytes;
         float* o = op.Output + t * (long)op.OutputStride;
-        // The −8 of every weight quant comes out of the rows: Σ (q − 8)·y = Σ q·y − 8·Σ y, and 8·Σ y (with the
-        // activation scale) is the same for every row, so it is computed once per block here.
         var offsets = (int*)KernelScratch.Get(nb * 8L);
         var scales = (float*)(offsets + nb);
-        for (int ib = 0; ib < nb; ib++)
-        {
-            var y = (BlockQ8_0*)y0 + ib;
-            offsets[ib] = 8 * Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Vector256.Load(y->Qs)), Vector256.Create((short)1)));
-            scales[ib] = HalfTable.ToF32(*(ushort*)&y->D);
-        }
+        TokenBlockOffsets(y0, nb, offsets, scales);
         // Each row's scale d is the first two bytes of its block: one gather fetches the eight rows' at once.
         var rowOffsets = EightRowOffsets(rb);
         for (int r = rowStart; r < grouped; r += 8)
@@ -523,7 +534,7 @@ public static unsafe partial class GgmlQ0Dot
                     UnsignedDot(default, UnsignedNibbles(x + 2 * rb + 2), ys), UnsignedDot(default, UnsignedNibbles(x + 3 * rb + 2), ys),
                     UnsignedDot(default, UnsignedNibbles(x + 4 * rb + 2), ys), UnsignedDot(default, UnsignedNibbles(x + 5 * rb + 2), ys),
                     UnsignedDot(default, UnsignedNibbles(x + 6 * rb + 2), ys), UnsignedDot(default, UnsignedNibbles(x + 7 * rb + 2), ys));
-                sums -= Vector256.Create(offsets[ib]);
+                sums += Vector256.Create(offsets[ib]);
                 var dw = HalfLanes.ToSingle(Avx2.GatherVector256((int*)x, rowOffsets, 1).AsUInt32());
                 acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), dw * Vector256.Create(scales[ib]), acc);
             }
@@ -639,7 +650,7 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
     }
 
     /// <summary>Whether this CPU reads Q4_0 weights interleaved at load (<see cref="Q4_0Lanes"/>).</summary>
-    public static bool CanInterleave => GgmlQ0Dot.Avx2Available && Q4_0Lanes.Available;
+    public static bool CanInterleave => GgmlQ0Dot.Avx2Available;
 
     public override int RowGranularity => _interleaved ? Q4_0Lanes.Rows : 1;
 

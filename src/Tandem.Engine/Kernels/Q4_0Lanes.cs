@@ -30,9 +30,6 @@ public static unsafe class Q4_0Lanes
     public const int GroupBlockBytes = Rows * 18;
     const int QuantsAt = 16;
 
-    /// <summary>Whether this CPU runs the lane-major kernels (AVX2 with FMA; AVX-VNNI where it has it).</summary>
-    public static bool Available => Avx2.IsSupported && Fma.IsSupported;
-
     /// <summary>Writes eight consecutive Q4_0 rows (as in the file) into their lane-major group.</summary>
     public static void LayOut(ReadOnlySpan<byte> eightRows, Span<byte> group, long rowBytes)
     {
@@ -71,8 +68,8 @@ public static unsafe class Q4_0Lanes
         int first = Math.Min(rowEnd, (rowStart + Rows - 1) / Rows * Rows);
         int grouped = first + (rowEnd - first) / Rows * Rows;
         int done = GgmlQ0Dot.TokenTiles<LaneMajor>(op, first, grouped);
-        for (int t = done; t < op.Tokens; t++)
-            if (grouped > first) Token(op, t, first, grouped);
+        if (grouped > first)
+            for (int t = done; t < op.Tokens; t++) Token(op, t, first, grouped);
         for (int r = rowStart; r < first; r++) SingleRow(op, r);
         for (int r = grouped; r < rowEnd; r++) SingleRow(op, r);
     }
@@ -109,16 +106,9 @@ public static unsafe class Q4_0Lanes
     {
         int nb = op.N / 32;
         byte* y0 = op.Activations + t * op.ActivationRowBytes;
-        // The −8 of every weight quant comes out of the rows: Σ (q − 8)·y = Σ q·y − 8·Σ y, the same for every row.
         var offsets = (int*)KernelScratch.Get(nb * 8L);
         var scales = (float*)(offsets + nb);
-        for (int ib = 0; ib < nb; ib++)
-        {
-            byte* y = y0 + ib * 34L;
-            var sum = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Vector256.Load((sbyte*)(y + 2))), Vector256.Create((short)1));
-            offsets[ib] = -8 * Vector256.Sum(sum);
-            scales[ib] = HalfTable.ToF32(*(ushort*)y);
-        }
+        GgmlQ0Dot.TokenBlockOffsets(y0, nb, offsets, scales);
         float* o = op.Output + t * op.OutputStride;
         for (int r = first; r < end; r += Rows)
         {

@@ -94,6 +94,14 @@ public static unsafe partial class GgmlKQuantDot
             var sums1 = second.SubBlockSums(i);
             var groups0 = first.Groups(i);
             var groups1 = second.Groups(i);
+            var xd0 = Vector512.Create(HalfTable.ToF32(x0->D));
+            var xm0 = Vector512.Create(HalfTable.ToF32(x0->DMin));
+            var xd1 = Vector512.Create(HalfTable.ToF32(x1->D));
+            var xm1 = Vector512.Create(HalfTable.ToF32(x1->DMin));
+            var y0 = *first.Scales(i);
+            var y1 = *second.Scales(i);
+            Vector512<float> ds00 = xd0 * y0, dm00 = xm0 * y0, ds01 = xd0 * y1, dm01 = xm0 * y1;
+            Vector512<float> ds10 = xd1 * y0, dm10 = xm1 * y0, ds11 = xd1 * y1, dm11 = xm1 * y1;
             for (int j = 0; j < 4; j++)
             {
                 Vector512<short> lo00 = default, hi00 = default, lo01 = default, hi01 = default, lo10 = default, hi10 = default, lo11 = default, hi11 = default;
@@ -112,20 +120,14 @@ public static unsafe partial class GgmlKQuantDot
                 var pairs01 = Avx512BW.MultiplyAddAdjacent(lo01, scLo0) + Avx512BW.MultiplyAddAdjacent(hi01, scHi0);
                 var pairs10 = Avx512BW.MultiplyAddAdjacent(lo10, scLo1) + Avx512BW.MultiplyAddAdjacent(hi10, scHi1);
                 var pairs11 = Avx512BW.MultiplyAddAdjacent(lo11, scLo1) + Avx512BW.MultiplyAddAdjacent(hi11, scHi1);
-                var xd0 = Vector512.Create(HalfTable.ToF32(x0->D));
-                var xm0 = Vector512.Create(HalfTable.ToF32(x0->DMin));
-                var xd1 = Vector512.Create(HalfTable.ToF32(x1->D));
-                var xm1 = Vector512.Create(HalfTable.ToF32(x1->DMin));
-                var y0 = *first.Scales(i);
-                var y1 = *second.Scales(i);
-                acc00 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pairs00), xd0 * y0, acc00);
-                min00 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(sums0[j], mins0)), xm0 * y0, min00);
-                acc01 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pairs01), xd0 * y1, acc01);
-                min01 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(sums1[j], mins0)), xm0 * y1, min01);
-                acc10 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pairs10), xd1 * y0, acc10);
-                min10 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(sums0[j], mins1)), xm1 * y0, min10);
-                acc11 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pairs11), xd1 * y1, acc11);
-                min11 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(sums1[j], mins1)), xm1 * y1, min11);
+                acc00 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pairs00), ds00, acc00);
+                min00 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(sums0[j], mins0)), dm00, min00);
+                acc01 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pairs01), ds01, acc01);
+                min01 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(sums1[j], mins0)), dm01, min01);
+                acc10 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pairs10), ds10, acc10);
+                min10 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(sums0[j], mins1)), dm10, min10);
+                acc11 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pairs11), ds11, acc11);
+                min11 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(sums1[j], mins1)), dm11, min11);
             }
         }
         float* o = rows.Output;

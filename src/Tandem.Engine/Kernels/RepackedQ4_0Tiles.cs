@@ -48,18 +48,11 @@ public static unsafe partial class GgmlQ0Dot
             var tokens = new Q4TokenGroups(layout, (wide ? 2 : 1) * groupBytes, nb);
             LayOutQ4Tokens(op.Activations + t * ys, ys, nb, wide ? 16 : 8, tokens.First);
             LayOutQ4Tokens(op.Activations + (t + (wide ? 16 : 8)) * ys, ys, nb, wide ? 16 : 8, tokens.Second);
-            int r = rowStart;
-            for (; r + 2 <= rowEnd; r += 2)
+            for (int r = rowStart; r < rowEnd; r += 2)
             {
-                var rows = Q4RowPair.Of<TLayout>(op, r, r + 1);
-                var output = new Q4TileOutput(op, t, r, rows: 2);
-                if (wide) TwoRows32<TLayout>(rows, tokens, output);
-                else TwoRows16<TLayout>(rows, tokens, output);
-            }
-            if (r < rowEnd)
-            {
-                var rows = Q4RowPair.Of<TLayout>(op, r, r);
-                var output = new Q4TileOutput(op, t, r, rows: 1);
+                int next = Math.Min(r + 1, rowEnd - 1); // a leftover row is paired with itself, its copy not stored
+                var rows = Q4RowPair.Of<TLayout>(op, r, next);
+                var output = new Q4TileOutput(op, t, r, rows: next - r + 1);
                 if (wide) TwoRows32<TLayout>(rows, tokens, output);
                 else TwoRows16<TLayout>(rows, tokens, output);
             }
@@ -136,11 +129,11 @@ public static unsafe partial class GgmlQ0Dot
             acc11 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(lo11 + hi11), d1 * s1, acc11);
             d0p += TLayout.BlockStride; d1p += TLayout.BlockStride; q0 += TLayout.BlockStride; q1 += TLayout.BlockStride;
         }
-        TokenLanes.Store8(output.At, output.Stride, acc00 + Vector256.Create(output.Bias0));
-        TokenLanes.Store8(output.At + 8 * output.Stride, output.Stride, acc01 + Vector256.Create(output.Bias0));
+        TokenLanes.Store8(output.Group(0), output.Stride, acc00 + Vector256.Create(output.Bias0));
+        TokenLanes.Store8(output.Group(1), output.Stride, acc01 + Vector256.Create(output.Bias0));
         if (output.Rows < 2) return;
-        TokenLanes.Store8(output.At + 1, output.Stride, acc10 + Vector256.Create(output.Bias1));
-        TokenLanes.Store8(output.At + 1 + 8 * output.Stride, output.Stride, acc11 + Vector256.Create(output.Bias1));
+        TokenLanes.Store8(output.Group(0) + 1, output.Stride, acc10 + Vector256.Create(output.Bias1));
+        TokenLanes.Store8(output.Group(1) + 1, output.Stride, acc11 + Vector256.Create(output.Bias1));
     }
 
     /// <summary>
