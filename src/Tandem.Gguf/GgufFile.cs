@@ -225,6 +225,13 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>Zero-copy view of a tensor's bytes. Tensors over 2 GiB must be read through <see cref="TensorPointer"/>.</summary>
     public ReadOnlySpan<byte> TensorBytes(GgufTensorInfo tensor) => new(TensorPointer(tensor), checked((int)tensor.ByteSize));
 
+    /// <summary>
+    /// Gives back the resident mapped pages that lie wholly inside a tensor whose bytes were copied out and will not be
+    /// read through the mapping again (they stay in the page cache; a later read maps them back). Pages shared with a
+    /// neighbouring tensor stay.
+    /// </summary>
+    public void ReleasePages(GgufTensorInfo tensor) => MappedPages.Release(TensorPointer(tensor), tensor.ByteSize);
+
     /// <summary>The raw bytes of the whole file (for the writer's padding-faithful copy and for hashing).</summary>
     public byte* BasePointer
     {

@@ -91,11 +91,13 @@ public sealed record ModelShape(string Name, int Embd, int Blocks, int Heads, in
     /// <summary>The F16 KV cache Tandem allocates for <paramref name="context"/> positions.</summary>
     public long KvBytes(PruneShape s, int context) => 2L * s.Blocks * context * s.HeadsKv * HeadDim * sizeof(short);
 
-    /// <summary>Activation buffers of one session (batch of 512, logits for the batch) plus the .NET runtime's own footprint.</summary>
+    /// <summary>Activation buffers of one session (a batch of the session's default size, logits for the batch) plus the .NET runtime's own footprint.</summary>
+    static readonly int DefaultBatch = new Tandem.Engine.SessionOptions().BatchSize;
+
     public long RuntimeBytes(PruneShape s, int context)
     {
         const long DotNetRuntime = 64L << 20;
-        long batch = Math.Min(512, context);
+        long batch = Math.Min(DefaultBatch, context);
         long perToken = 4L * (3 * Embd + 2 * (long)s.Heads * HeadDim + 2 * (long)s.HeadsKv * HeadDim + 2 * (long)s.FeedForward + Vocab) + 4L * Math.Max(Embd, s.FeedForward);
         return DotNetRuntime + batch * perToken;
     }

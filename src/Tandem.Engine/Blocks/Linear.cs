@@ -51,6 +51,9 @@ public sealed unsafe class Linear
         Bias = bias;
     }
 
+    /// <summary>Whether the kernel reads the weights through the file's mapping (false: from the copy made at load).</summary>
+    public bool ReadsMapping => _interleaved is null;
+
     /// <summary>Row <paramref name="row"/> as stored in the file.</summary>
     public byte* Row(int row) => _interleaved is null ? Data + row * RowBytes : throw new InvalidOperationException($"'{Name}' is interleaved at load; its rows are not contiguous");
 

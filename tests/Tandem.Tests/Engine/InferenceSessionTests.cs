@@ -226,12 +226,14 @@ public unsafe class InterleavedWeightsTests
                 Assert.Contains("interleaved", m.Kernel.Isa);
                 Assert.Equal(8, m.Kernel.RowGranularity);
                 Assert.True(m.Data != mapped, $"{m.Name} should have its own interleaved copy");
+                Assert.False(m.ReadsMapping);
                 Assert.Throws<InvalidOperationException>(() => { m.Row(0); });
             }
             else
             {
                 Assert.DoesNotContain("interleaved", m.Kernel.Isa);
                 Assert.True(m.Data == mapped, $"{m.Name} ({m.Type}) should be read in place from the mapped file");
+                Assert.True(m.ReadsMapping);
             }
         }
         if (Tandem.Engine.Kernels.GgmlQ0Kernel.CanInterleave) Assert.True(interleaved > 0, "the Q4_0 test model has Q4_0 matrices with a multiple of 8 rows");
