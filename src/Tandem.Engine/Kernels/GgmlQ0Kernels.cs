@@ -632,7 +632,7 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
 
     /// <param name="simd">use the fastest form this CPU has (AVX2, else portable 128-bit vectors); false: the scalar reference.</param>
     /// <param name="forceVector128">use the portable 128-bit form even where AVX2 exists (tests, and ARM64's path).</param>
-    /// <param name="interleaved">the repacked Q4_0 kernel over weights interleaved at load (<see cref="Q4_0Lanes"/>);
+    /// <param name="interleaved">the repacked Q4_0 (or the Q5_0) kernel over weights interleaved at load (<see cref="Q4_0Lanes"/>, <see cref="Q5_0Lanes"/>);
     /// AVX2 only, and only its <see cref="MatMul"/> reads that layout (<see cref="Dot"/> takes rows as in the file).</param>
     public GgmlQ0Kernel(GgmlType weightType, bool repacked = false, bool simd = true, bool forceVector128 = false, bool interleaved = false)
     {
@@ -642,17 +642,18 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
         _repacked = repacked;
         _simd = simd && !forceVector128 && GgmlQ0Dot.Avx2Available;
         _vector128 = !_simd && (forceVector128 || (simd && Vector128Dot.Accelerated));
-        if (interleaved && !(repacked && _simd)) throw new NotSupportedException("Interleaved weights are read by the AVX2 repacked Q4_0 kernel only.");
+        if (interleaved && !(_simd && (repacked || weightType == GgmlType.Q5_0)))
+            throw new NotSupportedException("Interleaved weights are read by the AVX2 repacked Q4_0 and Q5_0 kernels only.");
         _interleaved = interleaved;
         _avx2 = repacked ? &GgmlQ0Dot.RepackedQ4_0Avx2 : GgmlQ0Dot.VecDotAvx2For(weightType);
-        _tile = !_simd ? null : interleaved ? Q4_0Lanes.MatMul : repacked ? GgmlQ0Dot.TileRepackedQ4_0
+        _tile = !_simd ? null : interleaved ? (repacked ? Q4_0Lanes.MatMul : Q5_0Lanes.MatMul) : repacked ? GgmlQ0Dot.TileRepackedQ4_0
             : GgmlQ0Dot.TileAvx512For(weightType) ?? GgmlQ0Dot.TileAvx2For(weightType);
     }
 
-    /// <summary>Whether this CPU reads Q4_0 weights interleaved at load (<see cref="Q4_0Lanes"/>).</summary>
+    /// <summary>Whether this CPU reads Q4_0 and Q5_0 weights interleaved at load (<see cref="Q4_0Lanes"/>, <see cref="Q5_0Lanes"/>).</summary>
     public static bool CanInterleave => GgmlQ0Dot.Avx2Available;
 
-    public override int RowGranularity => _interleaved ? Q4_0Lanes.Rows : 1;
+    public override int RowGranularity => _interleaved ? Q4_0Lanes.Rows : 1; // Q5_0Lanes.Rows is the same 8
 
     /// <summary>Whether llama.cpp's x86 CPU backend repacks a weight matrix of this type and row count (q4_0_8x8).</summary>
     public static bool IsRepacked(GgmlType type, int rows) => type == GgmlType.Q4_0 && rows % 8 == 0;
@@ -660,7 +661,7 @@ public sealed unsafe class GgmlQ0Kernel : MatVecKernel
     public bool Repacked => _repacked;
     public override GgmlType WeightType => _type;
     public override GgmlType ActivationType => GgmlQ0Dot.HasMin(_type) ? GgmlType.Q8_1 : GgmlType.Q8_0;
-    public override string Isa => (_interleaved ? "ggml-repack-interleaved" : _repacked ? "ggml-repack" : "ggml-order") + (_simd ? "-avx2" : _vector128 ? "-vector128" : "-scalar");
+    public override string Isa => (_interleaved ? (_repacked ? "ggml-repack-interleaved" : "ggml-order-interleaved") : _repacked ? "ggml-repack" : "ggml-order") + (_simd ? "-avx2" : _vector128 ? "-vector128" : "-scalar");
 
     public override void PrepareActivation(ReadOnlySpan<float> x, Span<byte> dst) => ActivationQuant.Quantize(ActivationType, x, dst);
 

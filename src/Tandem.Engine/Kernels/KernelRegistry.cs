@@ -33,6 +33,9 @@ public static unsafe class KernelRegistry
     /// <summary>The repacked Q4_0 kernel over weights interleaved at load (x86 with AVX2; see <see cref="Blocks.Linear"/>).</summary>
     public static MatVecKernel InterleavedQ4_0 => _interleavedQ4_0 ??= new GgmlQ0Kernel(GgmlType.Q4_0, repacked: true, interleaved: true);
     static MatVecKernel? _interleavedQ4_0;
+    /// <summary>The Q5_0 kernel over weights interleaved at load (x86 with AVX2; see <see cref="Q5_0Lanes"/>).</summary>
+    public static MatVecKernel InterleavedQ5_0 => _interleavedQ5_0 ??= new GgmlQ0Kernel(GgmlType.Q5_0, interleaved: true);
+    static MatVecKernel? _interleavedQ5_0;
     static readonly MatVecKernel RepackedQ2K = new GgmlKQuant2Kernel(GgmlType.Q2_K, repacked: true);
 
     /// <summary>

@@ -49,30 +49,34 @@ public unsafe class MatMulTileTests
     }
 
     /// <summary>
-    /// Q4_0 interleaved at load (eight rows' blocks side by side): the interleaved kernel's MatMul must equal, bit for
-    /// bit, the repacked kernel over the file's layout — for decode and batches (whole GEMM groups, GEMV remainders),
-    /// whole and partial groups of eight rows, ranges starting inside a group, a bias.
+    /// Q4_0 and Q5_0 interleaved at load (eight rows' blocks side by side): the interleaved kernel's MatMul must equal,
+    /// bit for bit, the kernel over the file's layout — for decode and batches (whole tile groups, one-token remainders;
+    /// Q5_0's tiles over rows re-read in chunks, several chunks for the 160 long rows), whole and partial groups of eight
+    /// rows, ranges starting inside a group, a bias.
     /// </summary>
-    [Fact]
-    public void InterleavedQ4_0EqualsTheFileLayout()
+    [Theory]
+    [InlineData("Q4_0")]
+    [InlineData("Q5_0")]
+    public void InterleavedEqualsTheFileLayout(string typeName)
     {
-        var type = GgmlType.Q4_0;
+        Assert.True(GgmlTypeInfo.TryParse(typeName, out var type));
         if (!GgmlQ0Kernel.CanInterleave) return; // AVX2-only layout; elsewhere matrices stay as in the file
         var rng = new Random(31);
         var plain = KernelRegistry.ForWeights(type, 64);
-        var interleaved = KernelRegistry.InterleavedQ4_0;
+        var interleaved = type == GgmlType.Q4_0 ? KernelRegistry.InterleavedQ4_0 : KernelRegistry.InterleavedQ5_0;
         Assert.Equal(8, interleaved.RowGranularity);
-        int blockBytes = GgmlTypeInfo.Of(type).TypeSize;
-        foreach (var (n, rows) in new[] { (512, 64), (4864, 24) })
+        Assert.Contains("interleaved", interleaved.Isa);
+        foreach (var (n, rows) in type == GgmlType.Q4_0 ? new[] { (512, 64), (4864, 24) } : [(512, 64), (4864, 24), (4864, 160)])
         {
             long rowBytes = GgmlTypeInfo.Of(type).RowBytes(n);
             var weights = new byte[rowBytes * rows];
             for (int r = 0; r < rows; r++) QuantKernelTests.RandomWeights(rng, type, n).CopyTo(weights, r * rowBytes);
             var packed = new byte[weights.Length];
             for (int g = 0; g < rows / 8; g++)
-                Q4_0Lanes.LayOut(weights.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), packed.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), rowBytes);
+                if (type == GgmlType.Q4_0) Q4_0Lanes.LayOut(weights.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), packed.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), rowBytes);
+                else Q5_0Lanes.LayOut(weights.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), packed.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), rowBytes);
             var biases = QuantTestUtil.RandomFloats(rng, rows);
-            foreach (int tokens in new[] { 1, 2, 4, 7, 8, 9, 13, 16, 17, 33, 57, 70 })
+            foreach (int tokens in n > 512 && rows > 64 ? new[] { 1, 8, 21 } : [1, 2, 4, 7, 8, 9, 13, 16, 17, 33, 57, 70])
             {
                 var activations = new byte[plain.ActivationRowBytes(n) * tokens];
                 for (int t = 0; t < tokens; t++)
@@ -94,11 +98,45 @@ public unsafe class MatMulTileTests
                         for (int t = 0; t < tokens; t++)
                             for (int r = start; r < end; r++)
                                 Assert.True(BitConverter.SingleToInt32Bits(expected[t * rows + r]) == BitConverter.SingleToInt32Bits(actual[t * rows + r]),
-                                    $"n {n}, rows [{start}, {end}), tokens {tokens}, output [{t}, {r}]: {actual[t * rows + r]:R} vs {expected[t * rows + r]:R}");
+                                    $"{type} n {n}, rows [{start}, {end}), tokens {tokens}, output [{t}, {r}]: {actual[t * rows + r]:R} vs {expected[t * rows + r]:R}");
                     }
                 }
             }
         }
+    }
+
+    /// <summary>Q5_0's lane-major layout keeps every byte: each row's blocks read back as in the file, and the qh regrouping
+    /// (BMI2 bit extract/deposit) agrees with its bit-by-bit reference and inverts.</summary>
+    [Fact]
+    public void Q5_0LanesReadBackEveryBlock()
+    {
+        var rng = new Random(5);
+        for (int i = 0; i < 10000; i++)
+        {
+            uint qh = (uint)rng.NextInt64(0, 1L << 32);
+            Assert.Equal(Q5_0Lanes.RegroupFifthBitsReference(qh), Q5_0Lanes.RegroupFifthBits(qh));
+            Assert.Equal(qh, Q5_0Lanes.FileFifthBits(Q5_0Lanes.RegroupFifthBits(qh)));
+            Assert.Equal(qh, Q5_0Lanes.FileFifthBitsReference(Q5_0Lanes.RegroupFifthBitsReference(qh)));
+        }
+        Assert.Equal(0x00000001u, Q5_0Lanes.RegroupFifthBits(1u << 0));   // element 0: byte 0, bit 0
+        Assert.Equal(0x00000100u, Q5_0Lanes.RegroupFifthBits(1u << 1));   // element 1: byte 1, bit 0
+        Assert.Equal(0x00000002u, Q5_0Lanes.RegroupFifthBits(1u << 4));   // element 4: byte 0, bit 1
+        Assert.Equal(0x80000000u, Q5_0Lanes.RegroupFifthBits(1u << 31));  // element 31: byte 3, bit 7
+        const int n = 256, rows = 16;
+        long rowBytes = GgmlTypeInfo.Of(GgmlType.Q5_0).RowBytes(n);
+        var weights = new byte[rowBytes * rows];
+        rng.NextBytes(weights);
+        var packed = new byte[weights.Length];
+        for (int g = 0; g < rows / 8; g++)
+            Q5_0Lanes.LayOut(weights.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), packed.AsSpan((int)(g * 8 * rowBytes), (int)(8 * rowBytes)), rowBytes);
+        var block = new byte[Q5_0Lanes.BlockBytes];
+        fixed (byte* p = packed) fixed (byte* b = block)
+            for (int r = 0; r < rows; r++)
+                for (int ib = 0; ib < n / 32; ib++)
+                {
+                    Q5_0Lanes.ReadBlock(p, rowBytes, r, ib, b);
+                    Assert.True(block.AsSpan().SequenceEqual(weights.AsSpan((int)(r * rowBytes) + ib * Q5_0Lanes.BlockBytes, Q5_0Lanes.BlockBytes)), $"row {r}, block {ib}");
+                }
     }
 
     /// <summary>MatMul over the row ranges [rowSplits[k], rowSplits[k+1]) against one DotInMatMul per output, bit for bit.</summary>
